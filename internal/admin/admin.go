@@ -1,0 +1,100 @@
+// Package admin serves the operator's HTTP endpoints: liveness, readiness,
+// Prometheus metrics and, on its own address, pprof.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+)
+
+// ReadyFunc reports whether the proxy can serve clients.
+type ReadyFunc func(ctx context.Context) bool
+
+// Handler builds the admin mux.
+func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(cfg.HealthPath, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "OK")
+	})
+	cache := &readyCache{check: ready}
+	mux.HandleFunc(cfg.ReadyPath, func(w http.ResponseWriter, r *http.Request) {
+		if !cache.ready(r.Context()) {
+			http.Error(w, "no broker reachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "OK")
+	})
+	mux.Handle(cfg.MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// readyCache spares the brokers a dial per probe: the answer is reused for
+// a second.
+type readyCache struct {
+	check ReadyFunc
+	mu    sync.Mutex
+	at    time.Time
+	ok    bool
+}
+
+func (c *readyCache) ready(ctx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < time.Second {
+		return c.ok
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c.ok, c.at = c.check(ctx), time.Now()
+	return c.ok
+}
+
+// PprofHandler serves net/http/pprof.
+func PprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// Server is a started HTTP server.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start listens on addr and serves h in the background.
+func Start(addr string, h http.Handler, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "addr", addr, "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Shutdown stops the server gracefully.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

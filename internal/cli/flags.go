@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+)
+
+// bindServerFlags defines every `server` flag on fs, bound to cfg's fields,
+// with cfg's current values as defaults. The names are those of the widely
+// deployed kafka-proxy, so existing manifests run unchanged.
+func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
+	px, k := &cfg.Proxy, &cfg.Kafka
+	fs.Var(&mappingsValue{dst: &px.BootstrapServers}, "bootstrap-server-mapping", "Mapping of Kafka bootstrap server address to local address (host:port,host:port(,advhost:advport)); repeatable")
+	fs.Var(&mappingsValue{dst: &px.ExternalServers}, "external-server-mapping", "Mapping of Kafka server address to external address (host:port,host:port). A listener for the external address is not started; repeatable")
+	fs.BoolVar(&px.DynamicListeners.Disable, "dynamic-listeners-disable", px.DynamicListeners.Disable, "Disable dynamic listeners")
+	fs.BoolVar(&px.DynamicListeners.Deterministic, "deterministic-listeners", px.DynamicListeners.Deterministic, "Enable deterministic listeners (listener port = min port + broker id)")
+	fs.IntVar(&px.DynamicListeners.SequentialMinPort, "dynamic-sequential-min-port", px.DynamicListeners.SequentialMinPort, "If set to non-zero, makes the dynamic listener use a sequential port starting with this value rather than a random port every time")
+	fs.StringVar(&px.DynamicListeners.DefaultListenerIP, "default-listener-ip", px.DynamicListeners.DefaultListenerIP, "Default listener IP")
+	fs.StringVar(&px.DynamicListeners.AdvertisedListener, "dynamic-advertised-listener", px.DynamicListeners.AdvertisedListener, "Advertised address for dynamic listeners. If empty, default-listener-ip is used")
+	fs.IntSliceVar(&px.ForbiddenAPIKeys, "forbidden-api-keys", px.ForbiddenAPIKeys, "Forbidden Kafka request types, e.g. 20 (DeleteTopics): a client requesting one is disconnected")
+	fs.BoolVar(&px.ProducerAcks0Disabled, "producer-acks-0-disabled", px.ProducerAcks0Disabled, "Reject fire-and-forget (acks=0) produce requests by closing the connection")
+	fs.DurationVar(&px.ListenerKeepAlive, "proxy-listener-keep-alive", px.ListenerKeepAlive, "Keep alive period for client connections. If zero, keep-alives are disabled")
+	fs.IntVar(&px.ListenerReadBufferSize, "proxy-listener-read-buffer-size", px.ListenerReadBufferSize, "Size of the operating system's receive buffer for client connections. If zero, system default is used")
+	fs.IntVar(&px.ListenerWriteBufferSize, "proxy-listener-write-buffer-size", px.ListenerWriteBufferSize, "Size of the operating system's transmit buffer for client connections. If zero, system default is used")
+	fs.IntVar(&px.RequestBufferSize, "proxy-request-buffer-size", px.RequestBufferSize, "Request header buffer size per connection")
+	fs.IntVar(&px.ResponseBufferSize, "proxy-response-buffer-size", px.ResponseBufferSize, "Response header buffer size per connection")
+	fs.IntVar(&px.MaxFrameSize, "proxy-max-frame-size", px.MaxFrameSize, "Largest request or response frame accepted, in bytes; a larger size prefix closes the connection")
+	fs.DurationVar(&px.DrainTimeout, "shutdown-drain-timeout", px.DrainTimeout, "On SIGTERM/SIGINT, how long in-flight requests may take to finish")
+
+	fs.StringVar(&k.ClientID, "kafka-client-id", k.ClientID, "Client id the proxy uses for its own requests to brokers")
+	fs.DurationVar(&k.DialTimeout, "kafka-dial-timeout", k.DialTimeout, "How long to wait for the initial connection")
+	fs.DurationVar(&k.ReadTimeout, "kafka-read-timeout", k.ReadTimeout, "How long to wait for the rest of a response once it started arriving")
+	fs.DurationVar(&k.WriteTimeout, "kafka-write-timeout", k.WriteTimeout, "How long to wait for a transmit")
+	fs.DurationVar(&k.KeepAlive, "kafka-keep-alive", k.KeepAlive, "Keep alive period for broker connections. If zero, keep-alives are disabled")
+	fs.IntVar(&k.MaxOpenRequests, "kafka-max-open-requests", k.MaxOpenRequests, "Maximal number of open requests per connection before reading more from the client blocks")
+	fs.IntVar(&k.ConnectionReadBufferSize, "kafka-connection-read-buffer-size", k.ConnectionReadBufferSize, "Size of the operating system's receive buffer for broker connections. If zero, system default is used")
+	fs.IntVar(&k.ConnectionWriteBufferSize, "kafka-connection-write-buffer-size", k.ConnectionWriteBufferSize, "Size of the operating system's transmit buffer for broker connections. If zero, system default is used")
+	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest broker SASL session lifetime worth renewing (KIP-368); shorter sessions close the connection")
+	bindUpstreamFlags(fs, k)
+
+	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")
+	fs.StringVar(&cfg.HTTP.ListenAddress, "http-listen-address", cfg.HTTP.ListenAddress, "Address that kafka-proxy's HTTP endpoints listen on")
+	fs.StringVar(&cfg.HTTP.HealthPath, "http-health-path", cfg.HTTP.HealthPath, "Path of the health endpoint")
+	fs.StringVar(&cfg.HTTP.ReadyPath, "http-ready-path", cfg.HTTP.ReadyPath, "Path of the readiness endpoint (ready when a broker is reachable)")
+	fs.StringVar(&cfg.HTTP.MetricsPath, "http-metrics-path", cfg.HTTP.MetricsPath, "Path on which to expose metrics")
+	fs.StringVar(&cfg.Log.Format, "log-format", cfg.Log.Format, "Log format text or json")
+	fs.StringVar(&cfg.Log.Level, "log-level", cfg.Log.Level, "Log level debug, info, warning or error")
+	fs.BoolVar(&cfg.Debug.Enable, "debug-enable", cfg.Debug.Enable, "Enable the pprof debug endpoint")
+	fs.StringVar(&cfg.Debug.ListenAddress, "debug-listen-address", cfg.Debug.ListenAddress, "Debug listen address")
+}
+
+// mappingsValue is a repeatable flag of broker mappings.
+type mappingsValue struct {
+	dst     *[]config.Mapping
+	changed bool
+}
+
+func (v *mappingsValue) String() string {
+	if v.dst == nil {
+		return ""
+	}
+	return strings.Join(v.GetSlice(), " ")
+}
+
+func (v *mappingsValue) Set(s string) error {
+	m, err := config.ParseMapping(s)
+	if err != nil {
+		return err
+	}
+	if !v.changed { // the first use replaces the defaults
+		*v.dst = nil
+		v.changed = true
+	}
+	*v.dst = append(*v.dst, m)
+	return nil
+}
+
+func (v *mappingsValue) Type() string { return "stringArray" }
+
+func (v *mappingsValue) Append(s string) error { return v.Set(s) }
+
+func (v *mappingsValue) Replace(ss []string) error {
+	out := make([]config.Mapping, 0, len(ss))
+	for _, s := range ss {
+		m, err := config.ParseMapping(s)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+	}
+	*v.dst = out
+	return nil
+}
+
+func (v *mappingsValue) GetSlice() []string {
+	out := make([]string, 0, len(*v.dst))
+	for _, m := range *v.dst {
+		out = append(out, m.String())
+	}
+	return out
+}
+
+// overlayFlags copies every flag set on the command line in from onto a
+// flag set bound to cfg, so flags override the YAML file.
+func overlayFlags(from *pflag.FlagSet, cfg *config.Config) error {
+	to := pflag.NewFlagSet("overlay", pflag.ContinueOnError)
+	bindServerFlags(to, cfg)
+	var err error
+	from.Visit(func(f *pflag.Flag) {
+		t := to.Lookup(f.Name)
+		if t == nil || err != nil {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			err = t.Value.(pflag.SliceValue).Replace(sv.GetSlice())
+			return
+		}
+		err = t.Value.Set(f.Value.String())
+	})
+	return err
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/admin"
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
+	"github.com/kafka-proxy/kafka-proxy/internal/server"
+)
+
+func newServerCmd() *cobra.Command {
+	cfg := config.Default()
+	var file string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the kafka-proxy server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			final, err := resolveConfig(cmd, file, cfg)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cmd.ErrOrStderr(), final.Log)
+			return runProxy(cmd.Context(), final, log, nil)
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
+	bindServerFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
+func newValidateCmd() *cobra.Command {
+	cfg := config.Default()
+	var file string
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a configuration (file and flags) and print the problems found",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := resolveConfig(cmd, file, cfg); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
+	bindServerFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
+// resolveConfig applies the YAML file (if any) under the command-line
+// flags and validates the result.
+func resolveConfig(cmd *cobra.Command, file string, fromFlags config.Config) (config.Config, error) {
+	cfg := fromFlags
+	if file != "" {
+		var err error
+		if cfg, err = config.Load(file); err != nil {
+			return cfg, err
+		}
+		if err := overlayFlags(cmd.Flags(), &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// runProxy runs the proxy and its HTTP endpoints until ctx ends, then
+// drains. started, if set, is told the server once it listens.
+func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started func(*server.Server)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	srv, err := server.New(cfg, log, m)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	var https []*admin.Server
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, h := range https {
+			_ = h.Shutdown(sctx)
+		}
+	}()
+	if !cfg.HTTP.Disable {
+		h, err := admin.Start(cfg.HTTP.ListenAddress, admin.Handler(cfg.HTTP, reg, srv.Ready), log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		https = append(https, h)
+		log.Info("http endpoints", "listen", h.Addr().String(), "health", cfg.HTTP.HealthPath, "ready", cfg.HTTP.ReadyPath, "metrics", cfg.HTTP.MetricsPath)
+	}
+	if cfg.Debug.Enable {
+		h, err := admin.Start(cfg.Debug.ListenAddress, admin.PprofHandler(), log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		https = append(https, h)
+	}
+	if started != nil {
+		started(srv)
+	}
+	log.Info("kafka-proxy started", "version", Version)
+	err = srv.Serve(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown: drain timeout reached, closed remaining connections", "drain_timeout", cfg.Proxy.DrainTimeout)
+		return nil
+	}
+	log.Info("kafka-proxy stopped")
+	return err
+}

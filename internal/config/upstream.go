@@ -1,0 +1,256 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+)
+
+// TLS configures TLS towards the brokers. Files are PEM; with Refresh set
+// they are re-read when they change, so rotated certificates (cert-manager,
+// Vault agents) take effect without a restart.
+type TLS struct {
+	Enable bool `yaml:"enable"`
+	// CAChainCertFile holds the CA certificates that sign the brokers'
+	// certificates (roots and intermediates). Empty means the system pool.
+	CAChainCertFile string `yaml:"caChainCertFile"`
+	// SystemCertPool adds the system roots to CAChainCertFile.
+	SystemCertPool bool `yaml:"systemCertPool"`
+	// ClientCertFile and ClientKeyFile are the proxy's identity for mTLS
+	// (ssl.client.auth=required). The cert file may carry the chain.
+	ClientCertFile string `yaml:"clientCertFile"`
+	ClientKeyFile  string `yaml:"clientKeyFile"`
+	// ClientKeyPassword decrypts an encrypted key (legacy "Proc-Type:
+	// 4,ENCRYPTED" PEM or encrypted PKCS#8). ClientKeyPasswordFile reads it
+	// from a file instead, so it need not sit on a command line.
+	ClientKeyPassword     string `yaml:"clientKeyPassword"`
+	ClientKeyPasswordFile string `yaml:"clientKeyPasswordFile"`
+	InsecureSkipVerify    bool   `yaml:"insecureSkipVerify"`
+	// ServerName overrides the name verified in the brokers' certificates
+	// (default: the host of each broker address).
+	ServerName string `yaml:"serverName"`
+	// MinVersion is "1.0", "1.1", "1.2" (default) or "1.3".
+	MinVersion string `yaml:"minVersion"`
+	// CipherSuites restricts TLS 1.0–1.2 suites by Go/IANA name; TLS 1.3
+	// suites are not configurable.
+	CipherSuites []string `yaml:"cipherSuites"`
+	// Refresh, when positive, is how often the files are checked for
+	// changes (at most once per interval, on the next dial).
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// SASL configures SASL authentication towards the brokers.
+type SASL struct {
+	Enable bool `yaml:"enable"`
+	// Method is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or
+	// AWS_MSK_IAM.
+	Method   string `yaml:"method"`
+	Username string `yaml:"username"`
+	// Password, PasswordFile and PasswordEnv are alternatives; the file and
+	// the variable are read at every (re-)authentication, so a rotated
+	// password is picked up without a restart.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile"`
+	PasswordEnv  string `yaml:"passwordEnv"`
+	// JaasConfigFile is a Java JAAS file with a PlainLoginModule or
+	// ScramLoginModule entry carrying username="…" password="…".
+	JaasConfigFile string     `yaml:"jaasConfigFile"`
+	OAuth          OAuth      `yaml:"oauth"`
+	AWS            AWS        `yaml:"aws"`
+	Reauth         SASLReauth `yaml:"reauth"`
+}
+
+// OAuth selects where OAUTHBEARER tokens come from: TokenFile, else
+// TokenCommand, else AWS MSK IAM tokens signed with kafka.sasl.aws.
+type OAuth struct {
+	// TokenFile holds a token; it is re-read whenever it changes.
+	TokenFile string `yaml:"tokenFile"`
+	// TokenCommand is run with /bin/sh -c and prints a token, optionally
+	// followed by an expiry line (RFC 3339 or Unix seconds), or a JSON
+	// object {"token"|"access_token", "expires_at"|"expires_in"}.
+	TokenCommand        string        `yaml:"tokenCommand"`
+	TokenCommandTimeout time.Duration `yaml:"tokenCommandTimeout"`
+}
+
+// AWS is the identity for MSK IAM (OAUTHBEARER tokens and AWS_MSK_IAM),
+// resolved through the default AWS credential chain.
+type AWS struct {
+	Region          string `yaml:"region"`
+	Profile         string `yaml:"profile"`
+	RoleARN         string `yaml:"roleArn"`
+	RoleSessionName string `yaml:"roleSessionName"`
+}
+
+// SASLReauth tunes KIP-368 re-authentication.
+type SASLReauth struct {
+	// MinLifetime is the shortest broker session lifetime worth
+	// re-authenticating; a shorter one closes the connection (after
+	// in-flight responses) so the client reconnects. Default 5s; tests
+	// lower it.
+	MinLifetime time.Duration `yaml:"minLifetime"`
+}
+
+// SASL mechanism names as Kafka spells them.
+const (
+	MechanismPlain       = "PLAIN"
+	MechanismScram256    = "SCRAM-SHA-256"
+	MechanismScram512    = "SCRAM-SHA-512"
+	MechanismOAuthBearer = "OAUTHBEARER"
+	MechanismAWSMSKIAM   = "AWS_MSK_IAM"
+)
+
+// Mechanisms lists the supported upstream SASL mechanisms.
+var Mechanisms = []string{MechanismPlain, MechanismScram256, MechanismScram512, MechanismOAuthBearer, MechanismAWSMSKIAM}
+
+func defaultTLS() TLS { return TLS{MinVersion: "1.2"} }
+
+func defaultSASL() SASL {
+	return SASL{
+		Method: MechanismPlain,
+		OAuth:  OAuth{TokenCommandTimeout: 10 * time.Second},
+		AWS:    AWS{RoleSessionName: "kafka-proxy"},
+		Reauth: SASLReauth{MinLifetime: 5 * time.Second},
+	}
+}
+
+// NormalizedMethod is Method upper-cased with surrounding space removed,
+// so "scram-sha-512" on a command line works.
+func (s SASL) NormalizedMethod() string { return strings.ToUpper(strings.TrimSpace(s.Method)) }
+
+// OAuthSource names where OAUTHBEARER tokens come from: "file",
+// "command" or "aws-msk-iam".
+func (s SASL) OAuthSource() string {
+	switch {
+	case s.OAuth.TokenFile != "":
+		return "file"
+	case s.OAuth.TokenCommand != "":
+		return "command"
+	default:
+		return "aws-msk-iam"
+	}
+}
+
+func (c *Config) validateUpstream(p *Problems) {
+	validateTLS(p, &c.Kafka.TLS)
+	validateSASL(p, &c.Kafka.SASL)
+}
+
+func validateTLS(p *Problems, t *TLS) {
+	const at = "kafka.tls."
+	if _, err := tlsconf.ParseVersion(t.MinVersion); err != nil {
+		p.add(at+"minVersion", "%v", err)
+	}
+	if _, err := tlsconf.ParseCipherSuites(t.CipherSuites); err != nil {
+		p.add(at+"cipherSuites", "%v", err)
+	}
+	if t.Refresh < 0 {
+		p.add(at+"refresh", "must not be negative")
+	}
+	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
+		if t.ClientCertFile == "" {
+			p.add(at+"clientCertFile", "is required with clientKeyFile (--tls-client-cert-file)")
+		} else {
+			p.add(at+"clientKeyFile", "is required with clientCertFile (--tls-client-key-file)")
+		}
+	}
+	if t.ClientKeyPassword != "" && t.ClientKeyPasswordFile != "" {
+		p.add(at+"clientKeyPasswordFile", "set only one of clientKeyPassword and clientKeyPasswordFile")
+	}
+	if (t.ClientKeyPassword != "" || t.ClientKeyPasswordFile != "") && t.ClientKeyFile == "" {
+		p.add(at+"clientKeyPassword", "is set but there is no clientKeyFile")
+	}
+	if !t.Enable {
+		for _, f := range []struct {
+			path string
+			set  bool
+		}{
+			{"caChainCertFile", t.CAChainCertFile != ""}, {"clientCertFile", t.ClientCertFile != ""},
+			{"clientKeyFile", t.ClientKeyFile != ""}, {"serverName", t.ServerName != ""},
+		} {
+			if f.set {
+				p.add(at+f.path, "is set but kafka.tls.enable is false (--tls-enable)")
+			}
+		}
+	}
+}
+
+func validateSASL(p *Problems, s *SASL) {
+	const at = "kafka.sasl."
+	if s.Reauth.MinLifetime < 0 {
+		p.add(at+"reauth.minLifetime", "must not be negative")
+	}
+	if s.OAuth.TokenCommandTimeout <= 0 {
+		p.add(at+"oauth.tokenCommandTimeout", "must be positive")
+	}
+	credentials := s.Username != "" || s.Password != "" || s.PasswordFile != "" || s.PasswordEnv != "" || s.JaasConfigFile != ""
+	if !s.Enable {
+		if credentials {
+			p.add(at+"enable", "credentials are set but SASL is disabled (--sasl-enable)")
+		}
+		return
+	}
+	method := s.NormalizedMethod()
+	passwords := 0
+	for _, set := range []bool{s.Password != "", s.PasswordFile != "", s.PasswordEnv != ""} {
+		if set {
+			passwords++
+		}
+	}
+	if passwords > 1 {
+		p.add(at+"password", "set only one of password, passwordFile and passwordEnv")
+	}
+	switch method {
+	case MechanismPlain, MechanismScram256, MechanismScram512:
+		if s.JaasConfigFile != "" {
+			if s.Username != "" || passwords > 0 {
+				p.add(at+"jaasConfigFile", "is an alternative to username/password: set one or the other")
+			}
+			return
+		}
+		if s.Username == "" {
+			p.add(at+"username", "is required for %s (--sasl-username or --sasl-jaas-config-file)", method)
+		}
+		if passwords == 0 {
+			p.add(at+"password", "is required for %s (--sasl-password, --sasl-password-file or --sasl-password-env)", method)
+		}
+	case MechanismOAuthBearer:
+		if s.OAuth.TokenFile != "" && s.OAuth.TokenCommand != "" {
+			p.add(at+"oauth", "set only one of tokenFile and tokenCommand")
+		}
+		if s.OAuth.TokenFile == "" && s.OAuth.TokenCommand == "" && s.AWS.Region == "" {
+			p.add(at+"oauth", "OAUTHBEARER needs a token source: tokenFile, tokenCommand, or kafka.sasl.aws.region for MSK IAM tokens")
+		}
+		noPasswords(p, s, method)
+	case MechanismAWSMSKIAM:
+		noPasswords(p, s, method)
+	default:
+		p.add(at+"method", "%q is not one of %s", s.Method, strings.Join(Mechanisms, ", "))
+	}
+}
+
+func noPasswords(p *Problems, s *SASL, method string) {
+	if s.Username != "" || s.Password != "" || s.PasswordFile != "" || s.PasswordEnv != "" || s.JaasConfigFile != "" {
+		p.add("kafka.sasl.method", "%s does not use username, password or JAAS settings", method)
+	}
+}
+
+// String redacts secrets so the TLS settings can be logged.
+func (t TLS) String() string {
+	return fmt.Sprintf("enable=%v ca=%q cert=%q key=%q keyPassword=%s serverName=%q minVersion=%s refresh=%s",
+		t.Enable, t.CAChainCertFile, t.ClientCertFile, t.ClientKeyFile, redact(t.ClientKeyPassword), t.ServerName, t.MinVersion, t.Refresh)
+}
+
+// String redacts secrets so the SASL settings can be logged.
+func (s SASL) String() string {
+	return fmt.Sprintf("enable=%v method=%s username=%q password=%s passwordFile=%q passwordEnv=%q jaas=%q",
+		s.Enable, s.NormalizedMethod(), s.Username, redact(s.Password), s.PasswordFile, s.PasswordEnv, s.JaasConfigFile)
+}
+
+func redact(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "<redacted>"
+}

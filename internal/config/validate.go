@@ -1,0 +1,152 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Problems is every configuration problem found, each naming its YAML path.
+type Problems []string
+
+func (p Problems) Error() string {
+	return "invalid configuration:\n  " + strings.Join(p, "\n  ")
+}
+
+func (p *Problems) add(path, format string, args ...any) {
+	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
+}
+
+// Validate lists every problem in cfg at once (not just the first), so one
+// start-up attempt tells the operator everything to fix. The error is a
+// Problems value.
+func (c *Config) Validate() error {
+	var p Problems
+	c.validateProxy(&p)
+	c.validateKafka(&p)
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", "%q is not text or json", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error", "fatal", "panic", "trace":
+	default:
+		p.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if !c.HTTP.Disable {
+		checkAddr(&p, "http.listenAddress", c.HTTP.ListenAddress)
+		for path, v := range map[string]string{"http.healthPath": c.HTTP.HealthPath, "http.readyPath": c.HTTP.ReadyPath, "http.metricsPath": c.HTTP.MetricsPath} {
+			if !strings.HasPrefix(v, "/") {
+				p.add(path, "%q must start with /", v)
+			}
+		}
+	}
+	if c.Debug.Enable {
+		checkAddr(&p, "debug.listenAddress", c.Debug.ListenAddress)
+	}
+	c.validateUpstream(&p)
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+func (c *Config) validateProxy(p *Problems) {
+	px := &c.Proxy
+	if len(px.BootstrapServers) == 0 {
+		p.add("proxy.bootstrapServers", "at least one mapping is required (--bootstrap-server-mapping)")
+	}
+	listens := map[string]string{}
+	upstreams := map[string]string{}
+	for i, m := range px.BootstrapServers {
+		path := fmt.Sprintf("proxy.bootstrapServers[%d]", i)
+		checkAddr(p, path+".upstream", m.Upstream)
+		checkAddr(p, path+".listen", m.Listen)
+		if m.Advertised != "" {
+			checkAddr(p, path+".advertised", m.Advertised)
+		}
+		if _, port, err := SplitHostPort(m.Listen); err == nil && port != 0 {
+			key := fmt.Sprint(port)
+			if other, dup := listens[key]; dup {
+				p.add(path+".listen", "local port %d is already used by %s", port, other)
+			}
+			listens[key] = path
+		}
+		if other, dup := upstreams[m.Upstream]; dup && m.Upstream != "" {
+			p.add(path+".upstream", "broker %s is already mapped by %s", m.Upstream, other)
+		}
+		upstreams[m.Upstream] = path
+	}
+	for i, m := range px.ExternalServers {
+		path := fmt.Sprintf("proxy.externalServers[%d]", i)
+		checkAddr(p, path+".upstream", m.Upstream)
+		checkAddr(p, path+".listen", m.Listen)
+		if other, dup := upstreams[m.Upstream]; dup && m.Upstream != "" {
+			p.add(path+".upstream", "broker %s is already mapped by %s", m.Upstream, other)
+		}
+		upstreams[m.Upstream] = path
+	}
+	dl := &px.DynamicListeners
+	if dl.SequentialMinPort < 0 || dl.SequentialMinPort > 65535 {
+		p.add("proxy.dynamicListeners.sequentialMinPort", "%d is not a port", dl.SequentialMinPort)
+	}
+	if dl.Deterministic && dl.SequentialMinPort == 0 && !dl.Disable {
+		p.add("proxy.dynamicListeners.sequentialMinPort", "deterministic listeners need a minimum port (--dynamic-sequential-min-port)")
+	}
+	if dl.DefaultListenerIP == "" {
+		p.add("proxy.dynamicListeners.defaultListenerIp", "must not be empty")
+	}
+	for i, k := range px.ForbiddenAPIKeys {
+		if k < 0 || k > 32767 {
+			p.add(fmt.Sprintf("proxy.forbiddenApiKeys[%d]", i), "%d is not an API key", k)
+		}
+	}
+	positive(p, "proxy.requestBufferSize", px.RequestBufferSize)
+	positive(p, "proxy.responseBufferSize", px.ResponseBufferSize)
+	if px.MaxFrameSize < 1024 {
+		p.add("proxy.maxFrameSize", "%d is too small (at least 1024 bytes)", px.MaxFrameSize)
+	}
+	nonNegative(p, "proxy.listenerReadBufferSize", px.ListenerReadBufferSize)
+	nonNegative(p, "proxy.listenerWriteBufferSize", px.ListenerWriteBufferSize)
+	if px.DrainTimeout < 0 {
+		p.add("proxy.drainTimeout", "must not be negative")
+	}
+}
+
+func (c *Config) validateKafka(p *Problems) {
+	k := &c.Kafka
+	if k.DialTimeout <= 0 {
+		p.add("kafka.dialTimeout", "must be positive")
+	}
+	if k.ReadTimeout < 0 {
+		p.add("kafka.readTimeout", "must not be negative")
+	}
+	if k.WriteTimeout < 0 {
+		p.add("kafka.writeTimeout", "must not be negative")
+	}
+	positive(p, "kafka.maxOpenRequests", k.MaxOpenRequests)
+	nonNegative(p, "kafka.connectionReadBufferSize", k.ConnectionReadBufferSize)
+	nonNegative(p, "kafka.connectionWriteBufferSize", k.ConnectionWriteBufferSize)
+}
+
+func checkAddr(p *Problems, path, addr string) {
+	if addr == "" {
+		p.add(path, "must not be empty")
+		return
+	}
+	if _, _, err := SplitHostPort(addr); err != nil {
+		p.add(path, "%v", err)
+	}
+}
+
+func positive(p *Problems, path string, v int) {
+	if v <= 0 {
+		p.add(path, "%d must be positive", v)
+	}
+}
+
+func nonNegative(p *Problems, path string, v int) {
+	if v < 0 {
+		p.add(path, "%d must not be negative", v)
+	}
+}

@@ -1,0 +1,142 @@
+// Package kafkatest runs in-process Kafka clusters (franz-go kfake) and
+// kafka-proxy instances for tests and the demo, and covers kfake's gaps: a
+// guard in front of every broker closes connections that send a request
+// kfake would crash on (an unknown API key or version), as Apache Kafka
+// closes them.
+package kafkatest
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	*kfake.Cluster
+	guard *guard
+}
+
+// NewCluster starts a kfake cluster (3 brokers unless opts say otherwise)
+// behind the guard, bound to 127.0.0.1.
+func NewCluster(opts ...kfake.Opt) (*Cluster, error) {
+	return NewTLSCluster(nil, opts...)
+}
+
+// NewTLSCluster is NewCluster with brokers serving TLS with tc. The guard
+// terminates TLS itself (kfake.TLS would wrap the guard and hide the frames
+// from it), so do not also pass kfake.TLS.
+func NewTLSCluster(tc *tls.Config, opts ...kfake.Opt) (*Cluster, error) {
+	g := &guard{tls: tc}
+	opts = append([]kfake.Opt{kfake.NumBrokers(3)}, opts...)
+	opts = append(opts, kfake.ListenFn(g.listen))
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Cluster: c, guard: g}, nil
+}
+
+// Rejected is the number of connections the guard closed.
+func (c *Cluster) Rejected() int {
+	c.guard.mu.Lock()
+	defer c.guard.mu.Unlock()
+	return c.guard.rejected
+}
+
+// guard wraps every accepted broker connection.
+type guard struct {
+	tls      *tls.Config
+	mu       sync.Mutex
+	rejected int
+}
+
+func (g *guard) listen(network, addr string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if g.tls != nil {
+		ln = tls.NewListener(ln, g.tls)
+	}
+	return guardListener{Listener: ln, g: g}, nil
+}
+
+type guardListener struct {
+	net.Listener
+	g *guard
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardConn{Conn: c, g: l.g, r: bufio.NewReader(c)}, nil
+}
+
+// guardConn hands kfake whole frames only after checking their header.
+type guardConn struct {
+	net.Conn
+	g       *guard
+	r       *bufio.Reader
+	pending []byte // rest of the current, already checked frame
+}
+
+// maxFrame mirrors Kafka's socket.request.max.bytes default.
+const maxFrame = 100 << 20
+
+func (c *guardConn) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		frame, err := c.next()
+		if err != nil {
+			return 0, err
+		}
+		c.pending = frame
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// next reads one frame and returns it if kfake can handle it.
+func (c *guardConn) next() ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 8 || n > maxFrame {
+		return nil, c.reject(fmt.Errorf("frame size %d", n))
+	}
+	frame := make([]byte, 4+int(n))
+	copy(frame, size[:])
+	if _, err := io.ReadFull(c.r, frame[4:]); err != nil {
+		return nil, err
+	}
+	key := int16(binary.BigEndian.Uint16(frame[4:]))
+	version := int16(binary.BigEndian.Uint16(frame[6:]))
+	req := kmsg.RequestForKey(key)
+	if req == nil {
+		return nil, c.reject(fmt.Errorf("unknown api key %d", key))
+	}
+	if version < 0 || (version > req.MaxVersion() && key != 18) {
+		return nil, c.reject(fmt.Errorf("unsupported %s version %d", kmsg.NameForKey(key), version))
+	}
+	return frame, nil
+}
+
+func (c *guardConn) reject(err error) error {
+	c.g.mu.Lock()
+	c.g.rejected++
+	c.g.mu.Unlock()
+	_ = c.Conn.Close()
+	return fmt.Errorf("kafkatest guard: %w", err)
+}

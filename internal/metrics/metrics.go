@@ -1,0 +1,120 @@
+// Package metrics exports the proxy's Prometheus metrics. Collectors are
+// registered on an injected Registerer, so tests and embedders each get
+// their own.
+package metrics
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every collector of one proxy.
+type Metrics struct {
+	opened      *prometheus.GaugeVec
+	connections *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	reqBytes    *prometheus.CounterVec
+	respBytes   *prometheus.CounterVec
+	auth        *prometheus.CounterVec
+
+	mu      sync.Mutex
+	brokers map[string]*Broker
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		opened: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "proxy_opened_connections", Help: "Client connections open now, by broker.",
+		}, []string{"broker"}),
+		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_connections_total", Help: "Client connections accepted, by broker.",
+		}, []string{"broker"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_requests_total", Help: "Requests forwarded, by broker, API key and version.",
+		}, []string{"broker", "api_key", "api_version"}),
+		reqBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_requests_bytes", Help: "Request bytes forwarded to the broker (frames, size prefix included).",
+		}, []string{"broker"}),
+		respBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_responses_bytes", Help: "Response bytes sent to clients (frames, size prefix included).",
+		}, []string{"broker"}),
+		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_upstream_auth_total", Help: "Upstream SASL authentications by broker, mechanism and result (success, failure, reauthenticated).",
+		}, []string{"broker", "mechanism", "result"}),
+		brokers: map[string]*Broker{},
+	}
+	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth)
+	return m
+}
+
+// Broker returns the collectors of one broker, created once, so the
+// per-request path does no label lookups.
+func (m *Metrics) Broker(broker string) *Broker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b, ok := m.brokers[broker]; ok {
+		return b
+	}
+	b := &Broker{
+		m:         m,
+		name:      broker,
+		opened:    m.opened.WithLabelValues(broker),
+		accepted:  m.connections.WithLabelValues(broker),
+		reqBytes:  m.reqBytes.WithLabelValues(broker),
+		respBytes: m.respBytes.WithLabelValues(broker),
+	}
+	m.brokers[broker] = b
+	return b
+}
+
+// AuthSucceeded, AuthFailed and Reauthenticated implement upstream.Hooks.
+func (m *Metrics) AuthSucceeded(broker, mech string) {
+	m.auth.WithLabelValues(broker, mech, "success").Inc()
+}
+
+// AuthFailed counts a failed upstream authentication.
+func (m *Metrics) AuthFailed(broker, mech string) {
+	m.auth.WithLabelValues(broker, mech, "failure").Inc()
+}
+
+// Reauthenticated counts a KIP-368 session renewal.
+func (m *Metrics) Reauthenticated(broker, mech string) {
+	m.auth.WithLabelValues(broker, mech, "reauthenticated").Inc()
+}
+
+// Broker is the per-broker view; it implements proxy.Metrics.
+type Broker struct {
+	m         *Metrics
+	name      string
+	opened    prometheus.Gauge
+	accepted  prometheus.Counter
+	reqBytes  prometheus.Counter
+	respBytes prometheus.Counter
+	requests  sync.Map // int32(key<<16|version) -> prometheus.Counter
+}
+
+// Opened counts a new client connection.
+func (b *Broker) Opened() {
+	b.opened.Inc()
+	b.accepted.Inc()
+}
+
+// Closed counts a client connection that ended.
+func (b *Broker) Closed() { b.opened.Dec() }
+
+// Request counts one forwarded request.
+func (b *Broker) Request(key, version int16, bytes int) {
+	id := int32(key)<<16 | int32(uint16(version))
+	c, ok := b.requests.Load(id)
+	if !ok {
+		c, _ = b.requests.LoadOrStore(id, b.m.requests.WithLabelValues(b.name, strconv.Itoa(int(key)), strconv.Itoa(int(version))))
+	}
+	c.(prometheus.Counter).Inc()
+	b.reqBytes.Add(float64(bytes))
+}
+
+// Response counts one response sent to the client.
+func (b *Broker) Response(bytes int) { b.respBytes.Add(float64(bytes)) }

@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
+)
+
+// errShortHeader means the bytes at hand end before the field sought.
+var errShortHeader = errors.New("produce request header longer than the bytes read")
+
+// produceAcks reads the acks field of a Produce request from its first
+// bytes (frame without the size prefix), skipping the client id, header
+// tagged fields and transactional id. Only these few bytes are parsed, so
+// the records stream through untouched.
+func produceAcks(b []byte, version int16) (int16, error) {
+	flexible, _ := wire.RequestFlexible(0, version)
+	off := 8 // key, version, correlation id
+	if len(b) < off+2 {
+		return 0, errShortHeader
+	}
+	if n := int16(binary.BigEndian.Uint16(b[off:])); n > 0 {
+		off += int(n)
+	}
+	off += 2
+	if flexible {
+		var err error
+		if off, err = skipTags(b, off); err != nil {
+			return 0, err
+		}
+	}
+	if version >= 3 { // transactional_id
+		if flexible {
+			n, used := wire.Uvarint(b[min(off, len(b)):])
+			if used <= 0 {
+				return 0, errShortHeader
+			}
+			off += used
+			if n > 0 {
+				off += int(n) - 1
+			}
+		} else {
+			if len(b) < off+2 {
+				return 0, errShortHeader
+			}
+			if n := int16(binary.BigEndian.Uint16(b[off:])); n > 0 {
+				off += int(n)
+			}
+			off += 2
+		}
+	}
+	if len(b) < off+2 {
+		return 0, errShortHeader
+	}
+	return int16(binary.BigEndian.Uint16(b[off:])), nil
+}
+
+// skipTags skips a tagged-field section starting at off.
+func skipTags(b []byte, off int) (int, error) {
+	if off > len(b) {
+		return 0, errShortHeader
+	}
+	count, used := wire.Uvarint(b[off:])
+	if used <= 0 {
+		return 0, errShortHeader
+	}
+	off += used
+	for i := uint32(0); i < count; i++ {
+		for j := 0; j < 2; j++ { // tag, then size
+			if off > len(b) {
+				return 0, errShortHeader
+			}
+			v, used := wire.Uvarint(b[off:])
+			if used <= 0 {
+				return 0, errShortHeader
+			}
+			off += used
+			if j == 1 {
+				off += int(v)
+			}
+		}
+	}
+	return off, nil
+}

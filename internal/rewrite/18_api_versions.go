@@ -1,0 +1,47 @@
+package rewrite
+
+import (
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	apiVersionsKey = 18
+	// errUnsupportedVersion is Kafka's UNSUPPORTED_VERSION error code.
+	errUnsupportedVersion = 35
+)
+
+// apiVersionsUnsupported reports whether an ApiVersions body is the
+// broker's UNSUPPORTED_VERSION answer. A broker sends that answer encoded as
+// v0 whatever version was asked for, so decoding it at the request's
+// version would misparse; it lists the broker's own ApiVersions range only,
+// which the client needs to retry. ErrorCode is the first field in every
+// version, so two bytes tell.
+func apiVersionsUnsupported(body []byte) bool {
+	return len(body) >= 2 && int16(binary.BigEndian.Uint16(body)) == errUnsupportedVersion
+}
+
+// rewriteAPIVersions clamps every advertised max version to the highest the
+// proxy can parse (MaxRewritableVersion), so a client never negotiates a
+// version whose addresses the proxy could not rewrite or whose requests the
+// policy could not read. Keys kmsg does not know pass unchanged: the proxy
+// neither rewrites nor understands them. If a broker's min version is above
+// what kmsg can parse, the entry is left as is too: clamping would make
+// max < min, which clients treat as a broken broker; with the entry intact
+// such a client gets a clear error from the proxy (ErrUnsupportedVersion)
+// only if that key is one that needs rewriting.
+func rewriteAPIVersions(r kmsg.Response, _ Mapper) (bool, error) {
+	resp := r.(*kmsg.ApiVersionsResponse)
+	changed := false
+	for i := range resp.ApiKeys {
+		k := &resp.ApiKeys[i]
+		limit, ok := MaxRewritableVersion(k.ApiKey)
+		if !ok || k.MaxVersion <= limit || k.MinVersion > limit {
+			continue
+		}
+		k.MaxVersion = limit
+		changed = true
+	}
+	return changed, nil
+}

@@ -1,0 +1,288 @@
+// Package server owns the proxy's listeners and connections: it accepts
+// clients, dials their broker, runs a proxy session per connection, and
+// drains them all on shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
+	"github.com/kafka-proxy/kafka-proxy/internal/proxy"
+	"github.com/kafka-proxy/kafka-proxy/internal/topology"
+	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
+)
+
+// Server is one running proxy.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	dialer  *upstream.Dialer
+	topo    *topology.Topology
+	opts    proxy.Options
+
+	ctx    context.Context // cancelled at shutdown: aborts dials
+	cancel context.CancelFunc
+	connID atomic.Uint64
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closing   bool
+	listeners []*listener
+	sessions  map[*proxy.Session]struct{}
+}
+
+// listener is one local address proxying to one broker.
+type listener struct {
+	net.Listener
+	upstream string
+}
+
+// Listener describes a running listener.
+type Listener struct {
+	Upstream string
+	Addr     net.Addr
+}
+
+// New builds a server from a validated configuration. Nothing listens
+// until Start.
+func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, error) {
+	dialer, err := upstream.New(cfg.Kafka, log, m)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, metrics: m, dialer: dialer, sessions: map[*proxy.Session]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
+	if err != nil {
+		return nil, err
+	}
+	forbidden := map[int16]bool{}
+	for _, k := range cfg.Proxy.ForbiddenAPIKeys {
+		forbidden[int16(k)] = true
+	}
+	s.opts = proxy.Options{
+		MaxFrameSize:       cfg.Proxy.MaxFrameSize,
+		MaxOpenRequests:    cfg.Kafka.MaxOpenRequests,
+		RequestBufferSize:  max(cfg.Proxy.RequestBufferSize, 64),
+		ResponseBufferSize: max(cfg.Proxy.ResponseBufferSize, 64),
+		ReadTimeout:        cfg.Kafka.ReadTimeout,
+		WriteTimeout:       cfg.Kafka.WriteTimeout,
+		Forbidden:          forbidden,
+		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
+		Mapper:             s.topo,
+		Buffers:            wire.NewBufferPool(32 << 10),
+		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
+	}
+	return s, nil
+}
+
+// Topology is the broker address map (for tests and the status page).
+func (s *Server) Topology() *topology.Topology { return s.topo }
+
+// Start binds the bootstrap listeners. An address that cannot be bound is
+// an error, since clients are configured to use it.
+func (s *Server) Start() error {
+	for _, m := range s.cfg.Proxy.BootstrapServers {
+		addr, err := s.listen(m.Upstream, m.Listen)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listen %s for broker %s: %w", m.Listen, m.Upstream, err)
+		}
+		s.topo.Bound(m, addr)
+	}
+	return nil
+}
+
+// Listeners lists the running listeners.
+func (s *Server) Listeners() []Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, Listener{Upstream: l.upstream, Addr: l.Addr()})
+	}
+	return out
+}
+
+// listen starts a listener on local that proxies to broker; it is also the
+// topology's hook for dynamic listeners.
+func (s *Server) listen(broker, local string) (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, errors.New("server is shutting down")
+	}
+	lc := net.ListenConfig{KeepAlive: s.cfg.Proxy.ListenerKeepAlive}
+	if s.cfg.Proxy.ListenerKeepAlive == 0 {
+		lc.KeepAlive = -1
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", local)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{Listener: ln, upstream: broker}
+	s.listeners = append(s.listeners, l)
+	s.wg.Add(1)
+	go s.accept(l)
+	s.log.Info("listening", "listen", ln.Addr().String(), "broker", broker)
+	return ln.Addr(), nil
+}
+
+// accept serves one listener until it is closed.
+func (s *Server) accept(l *listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and similar: wait, don't spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", "listen", l.Addr().String(), "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go s.serve(l, conn)
+	}
+}
+
+// serve proxies one client connection to its broker.
+func (s *Server) serve(l *listener, client net.Conn) {
+	defer s.wg.Done()
+	start := time.Now()
+	log := s.log.With("conn", s.connID.Add(1), "remote", client.RemoteAddr().String(), "listener", l.Addr().String(), "broker", l.upstream)
+	bm := s.metrics.Broker(l.upstream)
+	bm.Opened()
+	defer bm.Closed()
+	if tc, ok := client.(*net.TCPConn); ok {
+		if n := s.cfg.Proxy.ListenerReadBufferSize; n > 0 {
+			_ = tc.SetReadBuffer(n)
+		}
+		if n := s.cfg.Proxy.ListenerWriteBufferSize; n > 0 {
+			_ = tc.SetWriteBuffer(n)
+		}
+	}
+	up, err := s.dialer.Dial(s.ctx, l.upstream)
+	if err != nil {
+		log.Error("connection closed: cannot reach broker", "err", err)
+		_ = client.Close()
+		return
+	}
+	opts := s.opts
+	if up.SessionLifetime > 0 {
+		broker, mech := l.upstream, up.Mechanism
+		opts.Reauthenticate = func(ctx context.Context, rt upstream.RoundTripper) (time.Duration, error) {
+			return s.dialer.Reauthenticate(ctx, broker, rt)
+		}
+		log = log.With("mechanism", mech)
+	}
+	sess := proxy.New(client, up, opts, log, bm)
+	if !s.track(sess) {
+		sess.Close()
+		return
+	}
+	err = sess.Run()
+	s.untrack(sess)
+	if err != nil {
+		log.Warn("connection closed", "reason", err.Error(), "duration", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	log.Debug("connection closed", "duration", time.Since(start).Round(time.Millisecond))
+}
+
+func (s *Server) track(sess *proxy.Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(sess *proxy.Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// Serve runs until ctx is cancelled, then shuts down within the drain
+// timeout.
+func (s *Server) Serve(ctx context.Context) error {
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Proxy.DrainTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting, lets every session deliver the responses it
+// owes, and returns when all are done or ctx ends (then it closes the
+// rest).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	sessions := make([]*proxy.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	s.closeListeners()
+	s.cancel()
+	for _, sess := range sessions {
+		sess.Drain()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("drain: %w", ctx.Err())
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if c, ok := any(s.dialer).(interface{ Close() error }); ok {
+		_ = c.Close() // stops credential refreshers
+	}
+	return err
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+}
+
+// Ready reports whether at least one configured broker accepts TCP
+// connections.
+func (s *Server) Ready(ctx context.Context) bool {
+	var d net.Dialer
+	for _, m := range s.cfg.Proxy.BootstrapServers {
+		c, err := d.DialContext(ctx, "tcp", m.Upstream)
+		if err == nil {
+			_ = c.Close()
+			return true
+		}
+	}
+	return false
+}

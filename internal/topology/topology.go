@@ -1,0 +1,152 @@
+// Package topology knows, for every broker, the address clients must use
+// to reach it through the proxy. It maps configured brokers, and starts a
+// dynamic listener for each broker it discovers in a response, so that a
+// client never learns a broker's real address.
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+)
+
+// ErrNoMapping means a broker has no mapping and dynamic listeners are off.
+var ErrNoMapping = errors.New("broker has no mapping")
+
+// ListenFunc starts a listener on local that proxies to the broker at
+// upstream, and returns the address it actually bound (local may ask for
+// port 0).
+type ListenFunc func(upstream, local string) (net.Addr, error)
+
+// Topology is safe for concurrent use by all sessions.
+type Topology struct {
+	dyn    config.DynamicListeners
+	listen ListenFunc
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	advert   map[string]address // broker host:port -> advertised address
+	nextPort int                // next sequential dynamic port, 0 for random
+}
+
+type address struct {
+	host string
+	port int32
+}
+
+// New builds the topology from the configured mappings. Bootstrap mappings
+// are registered here, but their listeners are started by the server.
+func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error) {
+	t := &Topology{
+		dyn:      px.DynamicListeners,
+		listen:   listen,
+		log:      log,
+		advert:   map[string]address{},
+		nextPort: px.DynamicListeners.SequentialMinPort,
+	}
+	for _, m := range append(append([]config.Mapping{}, px.BootstrapServers...), px.ExternalServers...) {
+		host, port, err := config.SplitHostPort(m.AdvertisedAddress())
+		if err != nil {
+			return nil, err
+		}
+		t.advert[normalize(m.Upstream)] = address{host, int32(port)}
+	}
+	return t, nil
+}
+
+// Bound records the address a bootstrap listener really bound. A mapping
+// that asked for port 0 and names no advertised address is advertised at
+// the bound port (useful for tests and for letting the kernel pick).
+func (t *Topology) Bound(m config.Mapping, addr net.Addr) {
+	if m.Advertised != "" {
+		return
+	}
+	if _, port, err := config.SplitHostPort(m.Listen); err != nil || port != 0 {
+		return
+	}
+	host, _, _ := config.SplitHostPort(m.Listen)
+	_, p, _ := config.SplitHostPort(addr.String())
+	t.mu.Lock()
+	t.advert[normalize(m.Upstream)] = address{host, int32(p)}
+	t.mu.Unlock()
+}
+
+// Advertised returns the proxy address clients are told for a broker
+// address, if it is known.
+func (t *Topology) Advertised(broker string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.advert[normalize(broker)]
+	if !ok {
+		return "", false
+	}
+	return net.JoinHostPort(a.host, strconv.Itoa(int(a.port))), true
+}
+
+// MapBroker implements rewrite.Mapper: it returns the proxy address for the
+// broker a response names, starting a dynamic listener on first sight.
+func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int32, error) {
+	broker := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	key := normalize(broker)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a, ok := t.advert[key]; ok {
+		return a.host, a.port, nil
+	}
+	if t.dyn.Disable {
+		return "", 0, fmt.Errorf("%w: broker %d at %s is not mapped and dynamic listeners are disabled; add --bootstrap-server-mapping %q or --external-server-mapping", ErrNoMapping, nodeID, broker, broker+",<local host:port>")
+	}
+	local := net.JoinHostPort(t.dyn.DefaultListenerIP, strconv.Itoa(t.dynamicPort(nodeID)))
+	bound, err := t.listen(broker, local)
+	if err != nil {
+		return "", 0, fmt.Errorf("start dynamic listener for broker %d at %s on %s: %w", nodeID, broker, local, err)
+	}
+	_, boundPort, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return "", 0, err
+	}
+	p, _ := strconv.Atoi(boundPort)
+	advHost := t.dyn.DefaultListenerIP
+	if t.dyn.AdvertisedListener != "" {
+		advHost = t.dyn.AdvertisedListener
+	}
+	a := address{advHost, int32(p)}
+	t.advert[key] = a
+	t.log.Info("dynamic listener started", "broker", broker, "node_id", nodeID, "listen", bound.String(), "advertised", net.JoinHostPort(a.host, boundPort))
+	return a.host, a.port, nil
+}
+
+// dynamicPort picks the port for a new dynamic listener: min+nodeID when
+// deterministic, the next sequential port when a minimum is set, else 0 so
+// the kernel picks one.
+func (t *Topology) dynamicPort(nodeID int32) int {
+	switch {
+	case t.dyn.Deterministic:
+		return t.dyn.SequentialMinPort + int(nodeID)
+	case t.nextPort > 0:
+		p := t.nextPort
+		t.nextPort++
+		return p
+	}
+	return 0
+}
+
+// normalize makes "Host:port" comparable: host names are case-insensitive.
+func normalize(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	b := []byte(host)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return net.JoinHostPort(string(b), port)
+}

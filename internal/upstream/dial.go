@@ -1,0 +1,284 @@
+// Package upstream dials brokers: TCP, then TLS, then SASL, and
+// re-authenticates long-lived connections before the broker's session ends
+// (KIP-368). It is the only place that holds the broker-side secrets.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+)
+
+// MechanismTLS labels TLS-layer authentication (client certificates,
+// broker certificate checks) in hooks and errors.
+const MechanismTLS = "TLS"
+
+// Conn is an upstream connection ready for Kafka requests.
+type Conn struct {
+	net.Conn
+	// SessionLifetime is the SASL session lifetime the broker announced
+	// (KIP-368); zero means the session does not expire.
+	SessionLifetime time.Duration
+	// Mechanism is the SASL mechanism used, empty without SASL.
+	Mechanism string
+	// APIVersions is the broker's ApiVersions answer when the dialer
+	// asked for one (SASL or a client certificate configured), else nil.
+	APIVersions *kmsg.ApiVersionsResponse
+}
+
+// RoundTripper sends one request on a live connection and returns its
+// response. The proxy session implements it for re-authentication, so the
+// exchange is ordered with the client's own requests.
+type RoundTripper interface {
+	RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// Hooks observe upstream authentication (implemented by internal/metrics).
+// mechanism is the SASL mechanism, or MechanismTLS when the TLS layer
+// (client certificate, broker certificate) decided.
+type Hooks interface {
+	AuthSucceeded(broker, mechanism string)
+	AuthFailed(broker, mechanism string)
+	Reauthenticated(broker, mechanism string)
+}
+
+// NopHooks observes nothing.
+type NopHooks struct{}
+
+func (NopHooks) AuthSucceeded(string, string)   {}
+func (NopHooks) AuthFailed(string, string)      {}
+func (NopHooks) Reauthenticated(string, string) {}
+
+// Dialer connects to brokers with the configured transport and security.
+type Dialer struct {
+	cfg     config.Kafka
+	log     *slog.Logger
+	hooks   Hooks
+	dialer  net.Dialer
+	tls     *tlsconf.Client // nil without TLS
+	mech    sasl.Mechanism  // nil without SASL
+	secrets *secrets
+	now     func() time.Time
+
+	// authVersions remembers each broker's SaslAuthenticate version from
+	// Dial for Reauthenticate, which has no ApiVersions of its own.
+	authVersions sync.Map // broker -> int16
+}
+
+// New builds a Dialer from the broker-side configuration. It loads and
+// checks all material now — certificate files, key passwords, SASL
+// credentials, a first token — so a mistake stops the proxy at start-up
+// with a message naming the setting, not at the first client connection.
+func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
+	if hooks == nil {
+		hooks = NopHooks{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Dialer{cfg: cfg, log: log, hooks: hooks, secrets: &secrets{}, now: time.Now}
+	d.dialer = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: cfg.KeepAlive}
+	if cfg.KeepAlive == 0 {
+		d.dialer.KeepAlive = -1
+	}
+	if cfg.TLS.Enable {
+		c, err := newTLSClient(cfg.TLS, log, d.secrets)
+		if err != nil {
+			return nil, err
+		}
+		d.tls = c
+	}
+	if cfg.SASL.Enable {
+		timeout := cfg.DialTimeout
+		if timeout <= 0 {
+			timeout = 15 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now)
+		if err != nil {
+			return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, d.secrets.all()))
+		}
+		d.mech = m
+	}
+	return d, nil
+}
+
+func newTLSClient(t config.TLS, log *slog.Logger, sec *secrets) (*tlsconf.Client, error) {
+	minVersion, err := tlsconf.ParseVersion(t.MinVersion)
+	if err != nil {
+		return nil, fmt.Errorf("tls min version: %w", err)
+	}
+	suites, err := tlsconf.ParseCipherSuites(t.CipherSuites)
+	if err != nil {
+		return nil, fmt.Errorf("tls cipher suites: %w", err)
+	}
+	password := []byte(t.ClientKeyPassword)
+	if t.ClientKeyPasswordFile != "" {
+		if password, err = readSecretFile(t.ClientKeyPasswordFile, "tls client key password file"); err != nil {
+			return nil, err
+		}
+	}
+	sec.add(string(password))
+	c, err := tlsconf.NewClient(tlsconf.ClientOptions{
+		CAFile: t.CAChainCertFile, SystemPool: t.SystemCertPool,
+		CertFile: t.ClientCertFile, KeyFile: t.ClientKeyFile, KeyPassword: password,
+		InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName,
+		MinVersion: minVersion, CipherSuites: suites, Refresh: t.Refresh, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if leaf := c.ClientCertificate(); leaf != nil {
+		now := time.Now()
+		if now.After(leaf.NotAfter) {
+			return nil, fmt.Errorf("tls client certificate %s (%q) expired at %s", t.ClientCertFile, leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(leaf.NotBefore) {
+			return nil, fmt.Errorf("tls client certificate %s (%q) is not valid before %s", t.ClientCertFile, leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
+	}
+	return c, nil
+}
+
+// Dial connects to broker (host:port) and returns a connection on which the
+// proxy may forward client requests: TCP, TLS if enabled, then — when SASL
+// is enabled or a client certificate is configured — ApiVersions (which
+// also surfaces a TLS 1.3 client-certificate rejection here rather than at
+// the client's first request) and the SASL exchange.
+func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
+	if d.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
+		defer cancel()
+	}
+	raw, err := d.dialer.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return nil, fmt.Errorf("dial broker %s: %w", broker, err)
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		if d.cfg.ConnectionReadBufferSize > 0 {
+			_ = tc.SetReadBuffer(d.cfg.ConnectionReadBufferSize)
+		}
+		if d.cfg.ConnectionWriteBufferSize > 0 {
+			_ = tc.SetWriteBuffer(d.cfg.ConnectionWriteBufferSize)
+		}
+	}
+	conn := raw
+	if d.tls != nil {
+		host, _, err := net.SplitHostPort(broker)
+		if err != nil {
+			host = broker
+		}
+		tc := tls.Client(raw, d.tls.Config(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, d.tlsFailure(broker, err)
+		}
+		conn = tc
+	}
+	up := &Conn{Conn: conn}
+	clientCert := d.tls != nil && d.tls.ClientCertificate() != nil
+	if d.mech == nil && !clientCert {
+		return up, nil
+	}
+	rt := &connRoundTripper{conn: conn, clientID: d.cfg.ClientID}
+	versions, err := apiVersions(ctx, rt)
+	if err != nil {
+		_ = conn.Close()
+		if d.tls != nil && isTLSAlert(err) {
+			return nil, d.tlsFailure(broker, err)
+		}
+		return nil, fmt.Errorf("broker %s: %w", broker, err)
+	}
+	up.APIVersions = versions
+	if d.mech == nil {
+		d.hooks.AuthSucceeded(broker, MechanismTLS)
+		return up, nil
+	}
+	v := authVersion(versions)
+	d.authVersions.Store(broker, v)
+	lifetime, err := d.exchange(ctx, broker, rt, v)
+	if err != nil {
+		_ = conn.Close()
+		if d.tls != nil && isTLSAlert(err) {
+			return nil, d.tlsFailure(broker, err)
+		}
+		d.hooks.AuthFailed(broker, d.mech.Name())
+		return nil, err
+	}
+	d.hooks.AuthSucceeded(broker, d.mech.Name())
+	up.SessionLifetime, up.Mechanism = lifetime, d.mech.Name()
+	d.log.Debug("upstream authenticated", "broker", broker, "mechanism", up.Mechanism, "session_lifetime", lifetime)
+	return up, nil
+}
+
+func isTLSAlert(err error) bool {
+	var alert tls.AlertError
+	return errors.As(err, &alert)
+}
+
+// tlsFailure turns a handshake error into an AuthError with a hint.
+func (d *Dialer) tlsFailure(broker string, err error) error {
+	d.hooks.AuthFailed(broker, MechanismTLS)
+	var leaf = d.tls.ClientCertificate()
+	hint, brokerMsg := explainTLS(err, leaf, d.now())
+	if hint != "" {
+		err = fmt.Errorf("%s: %w", hint, err)
+	}
+	return &AuthError{Broker: broker, Mechanism: MechanismTLS, BrokerMessage: brokerMsg, Err: scrubErr(err, d.secrets.all())}
+}
+
+// Reauthenticate runs the SASL exchange again over rt before the session
+// expires (KIP-368), with fresh credentials, returning the new session
+// lifetime. The broker requires the same principal, which static and
+// file-based credentials keep.
+func (d *Dialer) Reauthenticate(ctx context.Context, broker string, rt RoundTripper) (time.Duration, error) {
+	if d.mech == nil {
+		return 0, errors.New("re-authentication needs SASL, which is not enabled")
+	}
+	v := int16(1)
+	if got, ok := d.authVersions.Load(broker); ok {
+		v = got.(int16)
+	}
+	lifetime, err := d.exchange(ctx, broker, rt, v)
+	if err != nil {
+		d.hooks.AuthFailed(broker, d.mech.Name())
+		return 0, fmt.Errorf("re-authentication: %w", err)
+	}
+	d.hooks.Reauthenticated(broker, d.mech.Name())
+	d.log.Debug("upstream re-authenticated", "broker", broker, "mechanism", d.mech.Name(), "session_lifetime", lifetime)
+	return lifetime, nil
+}
+
+// Mechanism is the configured SASL mechanism name, or "".
+func (d *Dialer) Mechanism() string {
+	if d.mech == nil {
+		return ""
+	}
+	return d.mech.Name()
+}
+
+// MinSessionLifetime is the configured re-authentication floor
+// (kafka.sasl.reauth.minLifetime) for the proxy session.
+func (d *Dialer) MinSessionLifetime() time.Duration { return d.cfg.SASL.Reauth.MinLifetime }
+
+// Close releases the mechanism's resources. File reloads happen on the
+// dialling goroutine, so there are no watchers to stop.
+func (d *Dialer) Close() error {
+	if c, ok := d.mech.(sasl.ClosingMechanism); ok {
+		c.Close()
+	}
+	return nil
+}

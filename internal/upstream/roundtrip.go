@@ -1,0 +1,156 @@
+package upstream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxResponse bounds what the dialer reads during set-up; ApiVersions and
+// SASL responses are small, so a huge size means we are not talking Kafka
+// (e.g. TLS expected, plaintext port).
+const maxResponse = 1 << 20
+
+// connRoundTripper speaks Kafka on a fresh connection before the proxy
+// takes it over: one request at a time, nothing buffered past a response.
+type connRoundTripper struct {
+	conn     net.Conn
+	clientID string
+	corr     int32
+}
+
+func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = rt.conn.SetDeadline(dl)
+		defer func() { _ = rt.conn.SetDeadline(time.Time{}) }()
+	}
+	stop := context.AfterFunc(ctx, func() { _ = rt.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	rt.corr++
+	corr := rt.corr
+	buf := make([]byte, 4, 128)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(req.Key()))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(req.GetVersion()))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(corr))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(rt.clientID)))
+	buf = append(buf, rt.clientID...)
+	if req.IsFlexible() {
+		buf = append(buf, 0) // request header v2: empty tagged fields
+	}
+	buf = req.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	if _, err := rt.conn.Write(buf); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("write %s: %w", kmsg.NameForKey(req.Key()), err))
+	}
+
+	var size [4]byte
+	if _, err := io.ReadFull(rt.conn, size[:]); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), closedErr(err)))
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > maxResponse {
+		return nil, fmt.Errorf("read %s response: implausible size %d (is this a Kafka listener with the right TLS setting?)", kmsg.NameForKey(req.Key()), n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(rt.conn, body); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), closedErr(err)))
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
+		return nil, fmt.Errorf("%s response has correlation id %d, want %d", kmsg.NameForKey(req.Key()), got, corr)
+	}
+	body = body[4:]
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	// ApiVersions responses always use header v0 (no tagged fields), so
+	// a broker that does not know our version can still answer.
+	if resp.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
+		r := kbin.Reader{Src: body}
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return nil, fmt.Errorf("%s response header: truncated tagged fields", kmsg.NameForKey(req.Key()))
+		}
+		body = r.Src
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decode %s v%d response: %w", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp, nil
+}
+
+// errClosedByBroker marks a connection the broker closed mid-exchange,
+// which is how brokers (and kfake) answer some authentication failures.
+var errClosedByBroker = errors.New("broker closed the connection")
+
+func closedErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errClosedByBroker
+	}
+	return err
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
+}
+
+// apiVersions asks the broker what it supports: v3 first, falling back to
+// v0 when the broker answers UNSUPPORTED_VERSION (in v0 format, as Kafka
+// does for ApiVersions).
+func apiVersions(ctx context.Context, rt RoundTripper) (*kmsg.ApiVersionsResponse, error) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName = "kafka-proxy"
+	req.ClientSoftwareVersion = "1"
+	resp, err := rt.RoundTrip(ctx, req)
+	if err == nil {
+		r := resp.(*kmsg.ApiVersionsResponse)
+		if r.ErrorCode == 0 {
+			return r, nil
+		}
+		if r.ErrorCode != kerr.UnsupportedVersion.Code {
+			return nil, fmt.Errorf("ApiVersions: %w", kerr.ErrorForCode(r.ErrorCode))
+		}
+	} else if ctx.Err() != nil || errors.Is(err, errClosedByBroker) || isNetErr(err) {
+		return nil, err
+	}
+	req.Version = 0
+	resp, err = rt.RoundTrip(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*kmsg.ApiVersionsResponse)
+	if r.ErrorCode != 0 {
+		return nil, fmt.Errorf("ApiVersions: %w", kerr.ErrorForCode(r.ErrorCode))
+	}
+	return r, nil
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
+}
+
+// maxVersion is the broker's highest version of key, or -1.
+func maxVersion(v *kmsg.ApiVersionsResponse, key int16) int16 {
+	if v == nil {
+		return -1
+	}
+	for _, k := range v.ApiKeys {
+		if k.ApiKey == key {
+			return k.MaxVersion
+		}
+	}
+	return -1
+}

@@ -1,0 +1,68 @@
+package wire
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// spliceMin is the body size above which copying between two TCP sockets
+// uses io.CopyN (splice on Linux); smaller bodies are cheaper through buf.
+const spliceMin = 64 << 10
+
+// CopyN copies exactly n bytes from src to dst. Between two plain TCP
+// sockets large bodies are spliced in the kernel; otherwise buf is used, so
+// no copy allocates.
+func CopyN(dst io.Writer, src io.Reader, n int64, buf []byte) error {
+	if n <= 0 {
+		return nil
+	}
+	if n >= spliceMin {
+		if _, ok := dst.(*net.TCPConn); ok {
+			if _, ok := src.(*net.TCPConn); ok {
+				_, err := io.CopyN(dst, src, n)
+				return err
+			}
+		}
+	}
+	for n > 0 {
+		chunk := buf
+		if int64(len(chunk)) > n {
+			chunk = chunk[:n]
+		}
+		r, err := io.ReadFull(src, chunk)
+		if r > 0 {
+			if _, werr := dst.Write(chunk[:r]); werr != nil {
+				return werr
+			}
+			n -= int64(r)
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// BufferPool hands out fixed-size copy buffers so that sessions do not
+// each keep one while idle.
+type BufferPool struct {
+	size int
+	pool sync.Pool
+}
+
+// NewBufferPool makes a pool of size-byte buffers.
+func NewBufferPool(size int) *BufferPool {
+	p := &BufferPool{size: size}
+	p.pool.New = func() any { b := make([]byte, size); return &b }
+	return p
+}
+
+// Get returns a buffer of the pool's size.
+func (p *BufferPool) Get() *[]byte { return p.pool.Get().(*[]byte) }
+
+// Put returns a buffer to the pool.
+func (p *BufferPool) Put(b *[]byte) { p.pool.Put(b) }

@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""End-to-end client: confluent-kafka-python (librdkafka) through the proxy.
+
+Usage: confluent_client.py BOOTSTRAP TOPIC N GROUP
+
+Produces N keyed records (key "k-i", value "v-i", acks=all), then consumes the
+topic in consumer group GROUP from the earliest offset until every one of the N
+values has been seen. Exits 0 only if all N arrived with matching keys.
+Run it with /usr/bin/python3: the Debian package python3-confluent-kafka
+installs the module for the system interpreter only.
+"""
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+NAME = "confluent-kafka"
+TIMEOUT_S = 60.0
+
+
+def fail(msg):
+    print(f"{NAME}: FAIL: {msg}", flush=True)
+    sys.exit(1)
+
+
+def main():
+    if len(sys.argv) != 5:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    bootstrap, topic, n, group = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    start = time.monotonic()
+    deadline = start + TIMEOUT_S
+
+    errors = []
+    delivered = [0]
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered[0] += 1
+
+    def on_error(err):
+        # librdkafka reports transient errors (e.g. a broker connection going
+        # down) here; print them so a failure has context, fail on fatal ones.
+        print(f"{NAME}: client error: {err}", file=sys.stderr, flush=True)
+        if err.fatal():
+            errors.append(str(err))
+
+    producer = Producer({
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "message.timeout.ms": int(TIMEOUT_S * 1000),
+        "error_cb": on_error,
+    })
+    for i in range(n):
+        while True:
+            try:
+                producer.produce(topic, key=f"k-{i}", value=f"v-{i}", on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    remaining = producer.flush(max(1.0, deadline - time.monotonic()))
+    if remaining:
+        fail(f"{remaining} records still undelivered after flush")
+    if errors:
+        fail(f"{len(errors)} produce errors, first: {errors[0]}")
+    if delivered[0] != n:
+        fail(f"delivered {delivered[0]} of {n}")
+    produced_at = time.monotonic()
+
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": True,
+        "error_cb": on_error,
+    })
+    consumer.subscribe([topic])
+    seen = set()
+    bad = []
+    try:
+        while len(seen) < n and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(msg.error())
+            key = (msg.key() or b"").decode()
+            value = (msg.value() or b"").decode()
+            if not value.startswith("v-") or key != "k-" + value[2:]:
+                bad.append((key, value))
+            seen.add(value)
+        if len(seen) == n and not bad:
+            consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+    if bad:
+        fail(f"{len(bad)} records with mismatched key/value, first: {bad[0]}")
+    expected = {f"v-{i}" for i in range(n)}
+    if seen != expected:
+        missing = sorted(expected - seen)
+        fail(f"consumed {len(seen & expected)}/{n} distinct values within {TIMEOUT_S:.0f}s; "
+             f"missing e.g. {missing[:5]}")
+    print(f"{NAME}: OK produced={n} consumed={len(seen)} distinct topic={topic} group={group} "
+          f"produce={produced_at - start:.1f}s consume={time.monotonic() - produced_at:.1f}s", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KafkaException as e:
+        fail(f"kafka exception: {e}")
