@@ -176,7 +176,9 @@ func (a *Authority) CertPEM() []byte { return EncodeCerts(a.Cert) }
 
 // ChainPEM is the leaf followed by its intermediates, as a cert file for a
 // TLS peer should be.
-func (i *Issued) ChainPEM() []byte { return EncodeCerts(append([]*x509.Certificate{i.Cert}, i.Chain...)...) }
+func (i *Issued) ChainPEM() []byte {
+	return EncodeCerts(append([]*x509.Certificate{i.Cert}, i.Chain...)...)
+}
 
 // KeyPEM is the unencrypted PKCS#8 key.
 func (i *Issued) KeyPEM() []byte {

@@ -42,6 +42,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&s.AWS.Profile, "sasl-aws-profile", s.AWS.Profile, "AWS shared-config profile for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleARN, "sasl-aws-role-arn", s.AWS.RoleARN, "IAM role to assume for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleSessionName, "sasl-aws-role-session-name", s.AWS.RoleSessionName, "Session name when assuming --sasl-aws-role-arn")
-	fs.DurationVar(&s.Reauth.MinLifetime, "sasl-reauth-min-lifetime", s.Reauth.MinLifetime, "Shortest broker SASL session lifetime worth re-authenticating; shorter sessions close the connection so the client reconnects")
+	// Alias of --kafka-reauth-min-lifetime under the SASL prefix.
+	fs.DurationVar(&k.ReauthMinLifetime, "sasl-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest broker SASL session lifetime worth re-authenticating; shorter sessions close the connection so the client reconnects")
 	_ = fs.MarkHidden("sasl-reauth-min-lifetime")
 }

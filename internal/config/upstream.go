@@ -56,10 +56,9 @@ type SASL struct {
 	PasswordEnv  string `yaml:"passwordEnv"`
 	// JaasConfigFile is a Java JAAS file with a PlainLoginModule or
 	// ScramLoginModule entry carrying username="…" password="…".
-	JaasConfigFile string     `yaml:"jaasConfigFile"`
-	OAuth          OAuth      `yaml:"oauth"`
-	AWS            AWS        `yaml:"aws"`
-	Reauth         SASLReauth `yaml:"reauth"`
+	JaasConfigFile string `yaml:"jaasConfigFile"`
+	OAuth          OAuth  `yaml:"oauth"`
+	AWS            AWS    `yaml:"aws"`
 }
 
 // OAuth selects where OAUTHBEARER tokens come from: TokenFile, else
@@ -83,15 +82,6 @@ type AWS struct {
 	RoleSessionName string `yaml:"roleSessionName"`
 }
 
-// SASLReauth tunes KIP-368 re-authentication.
-type SASLReauth struct {
-	// MinLifetime is the shortest broker session lifetime worth
-	// re-authenticating; a shorter one closes the connection (after
-	// in-flight responses) so the client reconnects. Default 5s; tests
-	// lower it.
-	MinLifetime time.Duration `yaml:"minLifetime"`
-}
-
 // SASL mechanism names as Kafka spells them.
 const (
 	MechanismPlain       = "PLAIN"
@@ -111,7 +101,6 @@ func defaultSASL() SASL {
 		Method: MechanismPlain,
 		OAuth:  OAuth{TokenCommandTimeout: 10 * time.Second},
 		AWS:    AWS{RoleSessionName: "kafka-proxy"},
-		Reauth: SASLReauth{MinLifetime: 5 * time.Second},
 	}
 }
 
@@ -135,6 +124,13 @@ func (s SASL) OAuthSource() string {
 func (c *Config) validateUpstream(p *Problems) {
 	validateTLS(p, &c.Kafka.TLS)
 	validateSASL(p, &c.Kafka.SASL)
+	// kafka.reauthMinLifetime (config.go) is the KIP-368 floor: a broker
+	// session shorter than it is not renewed, the connection is closed
+	// after in-flight responses so the client reconnects. Default 5s;
+	// tests lower it to use short lifetimes.
+	if c.Kafka.ReauthMinLifetime < 0 {
+		p.add("kafka.reauthMinLifetime", "must not be negative")
+	}
 }
 
 func validateTLS(p *Problems, t *TLS) {
@@ -178,11 +174,8 @@ func validateTLS(p *Problems, t *TLS) {
 
 func validateSASL(p *Problems, s *SASL) {
 	const at = "kafka.sasl."
-	if s.Reauth.MinLifetime < 0 {
-		p.add(at+"reauth.minLifetime", "must not be negative")
-	}
-	if s.OAuth.TokenCommandTimeout <= 0 {
-		p.add(at+"oauth.tokenCommandTimeout", "must be positive")
+	if s.OAuth.TokenCommandTimeout < 0 {
+		p.add(at+"oauth.tokenCommandTimeout", "must not be negative (0 means 10s)")
 	}
 	credentials := s.Username != "" || s.Password != "" || s.PasswordFile != "" || s.PasswordEnv != "" || s.JaasConfigFile != ""
 	if !s.Enable {

@@ -58,9 +58,10 @@ func (q *fifo) push(e inflight) bool {
 	return true
 }
 
-// pop removes the oldest entry, blocking until there is one. ok is false
-// once the queue is closed and empty.
-func (q *fifo) pop() (e inflight, ok bool) {
+// front returns the oldest entry without removing it, blocking until there
+// is one, so that it keeps counting against max until its response has been
+// delivered. ok is false once the queue is closed and empty.
+func (q *fifo) front() (e inflight, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.head == len(q.items) && !q.closed {
@@ -69,14 +70,19 @@ func (q *fifo) pop() (e inflight, ok bool) {
 	if q.head == len(q.items) {
 		return inflight{}, false
 	}
-	e = q.items[q.head]
+	return q.items[q.head], true
+}
+
+// pop removes the oldest entry once its response is delivered.
+func (q *fifo) pop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.items[q.head] = inflight{}
 	q.head++
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	}
 	q.notFull.Signal()
-	return e, true
 }
 
 // len is the number of requests in flight.

@@ -108,6 +108,15 @@ func (s *Session) Drain() {
 	_ = s.client.SetReadDeadline(time.Now())
 }
 
+func (s *Session) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Close ends the session at once.
 func (s *Session) Close() {
 	s.closeMu.Do(func() {
@@ -126,14 +135,25 @@ func (s *Session) Run() error {
 	defer s.Close() // first: wakes a renewal waiting on a reply
 
 	respDone := make(chan error, 1)
-	go func() { respDone <- s.pumpResponses() }()
+	var brokerFailedFirst atomic.Bool
+	go func() {
+		err := s.pumpResponses()
+		if err != nil && !s.isClosed() {
+			brokerFailedFirst.Store(true)
+			s.Close() // unblock the request pump: nothing more can be answered
+		}
+		respDone <- err
+	}()
 
 	reqErr := s.pumpRequests()
 	s.queue.close()
 	if reqErr != nil {
 		// A bad request ends the connection now: nothing more is owed.
 		s.Close()
-		<-respDone
+		respErr := <-respDone
+		if brokerFailedFirst.Load() {
+			return respErr
+		}
 		return reqErr
 	}
 	// The client is done (or we drain): tell the broker, deliver what is
@@ -256,7 +276,7 @@ func (s *Session) pumpResponses() error {
 	defer s.opts.Buffers.Put(bufp)
 	buf := *bufp
 	for {
-		e, ok := s.queue.pop()
+		e, ok := s.queue.front()
 		if !ok {
 			return nil
 		}
@@ -264,11 +284,10 @@ func (s *Session) pumpResponses() error {
 			if _, err := s.client.Write(e.local); err != nil {
 				return fmt.Errorf("write response: %w", err)
 			}
-			continue
-		}
-		if err := s.relayResponse(e, buf); err != nil {
+		} else if err := s.relayResponse(e, buf); err != nil {
 			return err
 		}
+		s.queue.pop()
 	}
 }
 

@@ -26,11 +26,14 @@ func apiVersionsUnsupported(body []byte) bool {
 // proxy can parse (MaxRewritableVersion), so a client never negotiates a
 // version whose addresses the proxy could not rewrite or whose requests the
 // policy could not read. Keys kmsg does not know pass unchanged: the proxy
-// neither rewrites nor understands them. If a broker's min version is above
-// what kmsg can parse, the entry is left as is too: clamping would make
-// max < min, which clients treat as a broken broker; with the entry intact
-// such a client gets a clear error from the proxy (ErrUnsupportedVersion)
-// only if that key is one that needs rewriting.
+// neither rewrites nor reads them.
+//
+// If a broker's min version for a key is above what kmsg can parse, the
+// entry is left as the broker sent it: clamping would advertise max < min,
+// an invalid range. A client using that key then talks a version the proxy
+// cannot parse; for a key that needs a rewrite, Response refuses it with
+// ErrUnsupportedVersion (the connection closes) rather than leak an
+// address. Upgrading kmsg is the fix.
 func rewriteAPIVersions(r kmsg.Response, _ Mapper) (bool, error) {
 	resp := r.(*kmsg.ApiVersionsResponse)
 	changed := false

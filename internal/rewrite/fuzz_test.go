@@ -2,8 +2,8 @@ package rewrite
 
 import (
 	"fmt"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -20,9 +20,11 @@ func (fuzzMapper) MapBroker(_ int32, host string, _ int32) (string, int32, error
 	return "proxy", 1, nil
 }
 
-// fuzzKey feeds arbitrary bodies at every version of key to Response. It
-// must not panic; an unchanged body must come back as the same slice; a
-// rewritten body must decode and be a fixed point of a second pass.
+// fuzzKey feeds arbitrary bodies at every version of key to Response, seeded
+// with the table tests' encodings. It must not panic or hang; an error
+// returns no body; an unchanged body comes back as the same slice; a
+// rewritten body decodes again and is a fixed point of a second pass (every
+// address is then the proxy's).
 func fuzzKey(f *testing.F, key int16, seeds func(v int16) []byte) {
 	maxV := kmsg.ResponseForKey(key).MaxVersion()
 	for v := int16(0); v <= maxV; v++ {
@@ -30,8 +32,10 @@ func fuzzKey(f *testing.F, key int16, seeds func(v int16) []byte) {
 	}
 	f.Fuzz(func(t *testing.T, vb uint8, body []byte) {
 		body = defuseTagCounts(body)
-		tm := time.AfterFunc(2*time.Second, func() { panic(fmt.Sprintf("slow v%d %x", vb, body)) })
-		defer tm.Stop()
+		// A hang does not fail a fuzz run, it only stalls it; a watchdog
+		// turns one into a crash the fuzzer records with its input.
+		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("Response hangs: v%d body %x", vb, body)) })
+		defer watchdog.Stop()
 		v := int16(vb) % (maxV + 1)
 		out, changed, err := Response(key, v, body, fuzzMapper{})
 		if err != nil {

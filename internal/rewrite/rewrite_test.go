@@ -410,7 +410,7 @@ func TestDecodeError(t *testing.T) {
 		for v := c.minVersion; v <= maxV; v++ {
 			body := encode(c.build(v))
 			_, _, err := Response(c.key, v, body[:len(body)-1], testMapper{})
-			if err == nil || !strings.HasPrefix(err.Error(), "decode ") {
+			if err == nil || !strings.HasPrefix(err.Error(), "decode: ") {
 				t.Errorf("%s v%d: truncated body: got err=%v", kmsg.NameForKey(c.key), v, err)
 			}
 		}

@@ -39,14 +39,9 @@ type Client struct {
 
 	mu        sync.Mutex
 	lastCheck time.Time
-	stamps    map[string]fileStamp
+	stamps    map[string]os.FileInfo
 	roots     *x509.CertPool
 	cert      *tls.Certificate
-}
-
-type fileStamp struct {
-	mod  time.Time
-	size int64
 }
 
 // NewClient loads every file once, failing with a message naming the file
@@ -61,7 +56,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MinVersion == 0 {
 		o.MinVersion = tls.VersionTLS12
 	}
-	c := &Client{opts: o, stamps: map[string]fileStamp{}}
+	c := &Client{opts: o, stamps: map[string]os.FileInfo{}}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -132,7 +127,7 @@ func (c *Client) read(path, what string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls %s: %w", what, err)
 	}
-	c.stamps[path] = fileStamp{st.ModTime(), st.Size()}
+	c.stamps[path] = st
 	return data, nil
 }
 
@@ -150,7 +145,9 @@ func (c *Client) maybeReload() {
 	changed := false
 	for path, old := range c.stamps {
 		st, err := os.Stat(path)
-		if err != nil || st.ModTime() != old.mod || st.Size() != old.size {
+		// Same inode, mtime and size: timestamps are only as fine as the
+		// kernel tick, and rotations usually rename a new file in.
+		if err != nil || !os.SameFile(old, st) || !st.ModTime().Equal(old.ModTime()) || st.Size() != old.Size() {
 			changed = true
 			break
 		}
@@ -159,7 +156,7 @@ func (c *Client) maybeReload() {
 		return
 	}
 	prevRoots, prevCert, prevStamps := c.roots, c.cert, c.stamps
-	c.stamps = map[string]fileStamp{}
+	c.stamps = map[string]os.FileInfo{}
 	if err := c.load(); err != nil {
 		c.roots, c.cert, c.stamps = prevRoots, prevCert, prevStamps
 		c.opts.Log.Warn("tls material changed but could not be reloaded; keeping the previous one", "err", err)

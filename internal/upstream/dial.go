@@ -224,7 +224,14 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	return up, nil
 }
 
+// isTLSAlert reports a TLS alert from the broker, e.g. a rejected client
+// certificate, which TLS 1.3 delivers with the first read after the
+// handshake.
 func isTLSAlert(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
 	var alert tls.AlertError
 	return errors.As(err, &alert)
 }
@@ -271,8 +278,8 @@ func (d *Dialer) Mechanism() string {
 }
 
 // MinSessionLifetime is the configured re-authentication floor
-// (kafka.sasl.reauth.minLifetime) for the proxy session.
-func (d *Dialer) MinSessionLifetime() time.Duration { return d.cfg.SASL.Reauth.MinLifetime }
+// (kafka.reauthMinLifetime) for the proxy session.
+func (d *Dialer) MinSessionLifetime() time.Duration { return d.cfg.ReauthMinLifetime }
 
 // Close releases the mechanism's resources. File reloads happen on the
 // dialling goroutine, so there are no watchers to stop.

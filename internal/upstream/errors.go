@@ -24,10 +24,12 @@ type AuthError struct {
 func (e *AuthError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "upstream %s authentication to broker %s failed", e.Mechanism, e.Broker)
-	if e.BrokerMessage != "" {
-		fmt.Fprintf(&b, ": broker says %q", e.BrokerMessage)
-	}
-	if e.Err != nil {
+	switch {
+	case e.BrokerMessage != "" && e.Err != nil:
+		fmt.Fprintf(&b, ": broker says: %s (%v)", e.BrokerMessage, e.Err)
+	case e.BrokerMessage != "":
+		fmt.Fprintf(&b, ": broker says: %s", e.BrokerMessage)
+	case e.Err != nil:
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
 	return b.String()

@@ -19,6 +19,13 @@ import (
 // (e.g. TLS expected, plaintext port).
 const maxResponse = 1 << 20
 
+// NewConnRoundTripper returns a RoundTripper that sends one request at a
+// time on conn and reads its response, with client id clientID. Dial uses
+// it before handing the connection over; tests use it to talk to brokers.
+func NewConnRoundTripper(conn net.Conn, clientID string) RoundTripper {
+	return &connRoundTripper{conn: conn, clientID: clientID}
+}
+
 // connRoundTripper speaks Kafka on a fresh connection before the proxy
 // takes it over: one request at a time, nothing buffered past a response.
 type connRoundTripper struct {

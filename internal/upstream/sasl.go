@@ -65,7 +65,7 @@ func (d *Dialer) exchange(ctx context.Context, broker string, rt RoundTripper, a
 			if resp.ErrorMessage != nil {
 				msg = *resp.ErrorMessage
 			}
-			if ds, ok := session.(interface{ detail() string }); ok && ds.detail() != "" {
+			if ds, ok := session.(interface{ detail() string }); ok && ds.detail() != "" && !strings.Contains(msg, ds.detail()) {
 				msg = strings.TrimSpace(msg + " " + ds.detail())
 			}
 			return 0, fail(msg, kerr.ErrorForCode(resp.ErrorCode))

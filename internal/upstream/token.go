@@ -48,8 +48,7 @@ func (c cachedToken) fresh(now time.Time) bool {
 type fileToken struct {
 	path string
 	mu   sync.Mutex
-	mod  time.Time
-	size int64
+	st   os.FileInfo
 	tok  string
 }
 
@@ -60,7 +59,7 @@ func (f *fileToken) Token(context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("oauth token file: %w", err)
 	}
-	if f.tok != "" && st.ModTime().Equal(f.mod) && st.Size() == f.size {
+	if f.tok != "" && sameFile(f.st, st) {
 		return f.tok, nil
 	}
 	data, err := os.ReadFile(f.path)
@@ -71,8 +70,15 @@ func (f *fileToken) Token(context.Context) (string, error) {
 	if tok == "" {
 		return "", fmt.Errorf("oauth token file %s is empty", f.path)
 	}
-	f.tok, f.mod, f.size = tok, st.ModTime(), st.Size()
+	f.tok, f.st = tok, st
 	return tok, nil
+}
+
+// sameFile reports whether b is a, unchanged: same inode (a rename-based
+// rotation makes a new one), modification time and size. File timestamps
+// are only as fine as the kernel tick, so the inode matters.
+func sameFile(a, b os.FileInfo) bool {
+	return a != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 // commandToken runs a shell command that prints a token.

@@ -113,6 +113,13 @@ func TestNetnsIsolation(t *testing.T) {
 	if r := dial(l.Addr().String()); r.err == nil {
 		t.Fatalf("root-namespace loopback %s reachable from namespace %s: clients could bypass the proxy", l.Addr(), s.ns.name)
 	}
+	// The demo's brokers themselves, when it prints their addresses.
+	for _, b := range s.demo.brokers {
+		if r := dial(b); r.err == nil {
+			t.Errorf("broker %s reachable from namespace %s: clients could bypass the proxy", b, s.ns.name)
+		}
+	}
+	t.Logf("namespace %s reaches the proxy at %s but not root loopback nor brokers %v", s.ns.name, s.bootstrap, s.demo.brokers)
 }
 
 func TestKcat(t *testing.T) {
@@ -202,6 +209,44 @@ func TestKcat(t *testing.T) {
 		}
 		t.Logf("kcat -G consumed %d records", len(tl.seen))
 	})
+}
+
+// TestKcatLargeRecords sends records close to the broker's 1 MB limit, so
+// Produce requests and Fetch responses of several MB cross the proxy.
+func TestKcatLargeRecords(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	requireTool(t, "kcat", err)
+	s := env(t)
+	const topic, n, size = "e2e-kcat-large", 20, 900_000
+	var in strings.Builder
+	want := map[string]int{}
+	for i := 0; i < n; i++ {
+		v := fmt.Sprintf("v-%d-", i) + strings.Repeat("x", size)
+		fmt.Fprintf(&in, "k-%d:%s\n", i, v)
+		want[fmt.Sprintf("k-%d", i)] = len(v)
+	}
+	r := s.run(clientCtx(t), in.String(), kcat, "-P", "-b", s.bootstrap, "-t", topic, "-K:", "-X", "acks=all")
+	if r.err != nil {
+		t.Fatalf("kcat produce failed:\n%s", r)
+	}
+	// %S is the value's size: compare sizes, not megabytes of output.
+	r = s.run(clientCtx(t), "", kcat, "-C", "-b", s.bootstrap, "-t", topic, "-e", "-o", "beginning", "-q", "-f", `%k:%S\n`)
+	if r.err != nil {
+		t.Fatalf("kcat consume failed:\n%s", r)
+	}
+	got := map[string]int{}
+	for _, line := range strings.Fields(r.stdout) {
+		k, v, _ := strings.Cut(line, ":")
+		got[k], _ = strconv.Atoi(v)
+	}
+	for k, size := range want {
+		if got[k] != size {
+			t.Errorf("record %s: got value size %d, want %d", k, got[k], size)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("consumed %d distinct keys, want %d:\n%s", len(got), n, r)
+	}
 }
 
 func keys(m map[string]bool) []string {

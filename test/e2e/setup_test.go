@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +27,9 @@ const (
 	envRequireNetns = "KAFKA_PROXY_E2E_REQUIRE_NETNS"
 	// envBinary uses a prebuilt kafka-proxy binary instead of building one.
 	envBinary = "KAFKA_PROXY_E2E_BINARY"
+	// envRace builds the proxy with -race (always so under go test -race);
+	// a reported race fails the run.
+	envRace = "KAFKA_PROXY_E2E_RACE"
 )
 
 const (
@@ -107,7 +109,7 @@ func setup() (_ *suite, err error) {
 	bin := os.Getenv(envBinary)
 	if bin == "" {
 		bin = filepath.Join(s.tmp, "kafka-proxy")
-		if err := buildProxy(filepath.Join(s.dir, "..", ".."), bin); err != nil {
+		if err := buildProxy(filepath.Join(s.dir, "..", ".."), bin, raceBuild || os.Getenv(envRace) == "1"); err != nil {
 			return nil, err
 		}
 	}
@@ -164,17 +166,26 @@ func (s *suite) teardown() error {
 	return errors.Join(errs...)
 }
 
+// goTool is the go command: the one on PATH, else the one under GOROOT
+// (go test sets GOROOT in the test's environment).
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
 }
 
-func buildProxy(moduleRoot, out string) error {
+func buildProxy(moduleRoot, out string, race bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "./cmd/kafka-proxy")
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/kafka-proxy")...)
 	cmd.Dir = moduleRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/kafka-proxy: %w\n%s", err, b)
@@ -228,19 +239,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func (l *lockedBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[... %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
+func (l *lockedBuffer) tail(n int) string { return tailLines(l.String(), n) }
 
 // demoProc is the `kafka-proxy demo` subprocess.
 type demoProc struct {
 	cmd       *exec.Cmd
 	out       *lockedBuffer
 	bootstrap string
+	brokers   []string // the cluster's real addresses, if the demo prints them
 	exited    chan struct{}
 	waitErr   error
 }
@@ -274,6 +280,12 @@ func startDemo(bin, ip string, port int) (*demoProc, error) {
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "proxy bootstrap server:"); ok {
 				bootstrap = strings.TrimSpace(rest)
 			}
+			// Not part of the contract; used when present to prove the
+			// namespace cannot reach the brokers.
+			// "kafka-proxy demo: 3-broker in-memory cluster at a:1,b:2,c:3"
+			if _, rest, ok := strings.Cut(line, "in-memory cluster at "); ok && strings.HasPrefix(line, "kafka-proxy demo:") && !sent {
+				d.brokers = strings.Split(strings.TrimSpace(rest), ",")
+			}
 			if !sent && strings.TrimSpace(line) == "ready" {
 				ready <- bootstrap
 				sent = true
@@ -299,8 +311,20 @@ func startDemo(bin, ip string, port int) (*demoProc, error) {
 }
 
 // stop sends SIGTERM and waits; the demo contract is a clean exit 0. Only if
-// it does not stop in time is its process group killed.
+// it does not stop in time is its process group killed. A panic or a data
+// race report anywhere in the demo's output is an error too.
 func (d *demoProc) stop() error {
+	err := d.terminate()
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if strings.Contains(d.out.String(), bad) {
+			err = errors.Join(err, fmt.Errorf("kafka-proxy demo output contains %q:\n%s", bad, d.out.String()))
+			break
+		}
+	}
+	return err
+}
+
+func (d *demoProc) terminate() error {
 	select {
 	case <-d.exited:
 		return fmt.Errorf("kafka-proxy demo had already exited (%v); output:\n%s", d.waitErr, d.out.tail(40))
@@ -360,7 +384,33 @@ type result struct {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("exit: %v\n--- stdout ---\n%s\n--- stderr ---\n%s", r.err, r.stdout, r.stderr)
+	return fmt.Sprintf("exit: %v\n--- stdout ---\n%s\n--- stderr ---\n%s", r.err, tailLines(r.stdout, 60), tailLines(r.stderr, 60))
+}
+
+// tailLines keeps the last n lines of s, noting how many were dropped, after
+// collapsing runs of identical lines (clients repeat the same error a lot).
+func tailLines(s string, n int) string {
+	var lines []string
+	repeat := 0
+	flush := func() {
+		if repeat > 0 {
+			lines = append(lines, fmt.Sprintf("[... previous line repeated %d more times]", repeat))
+			repeat = 0
+		}
+	}
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if len(lines) > 0 && line == lines[len(lines)-1] {
+			repeat++
+			continue
+		}
+		flush()
+		lines = append(lines, line)
+	}
+	flush()
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[... %d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // clientCmd builds a command for a client, wrapped to run inside the

@@ -1,0 +1,336 @@
+package kafkatest
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/certs"
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+)
+
+// SecurityMode is how a test cluster's brokers authenticate clients, one
+// per kind of cluster kafka-proxy meets in the field.
+type SecurityMode int
+
+const (
+	// TLSOnly: brokers serve TLS (certificate from an intermediate CA);
+	// the proxy verifies them against the root.
+	TLSOnly SecurityMode = iota + 1
+	// MTLS: TLS with ssl.client.auth=required; the proxy's client
+	// certificate comes from the intermediate CA (self-run KRaft, Aiven,
+	// Strimzi).
+	MTLS
+	// SASLPlain: SASL/PLAIN on plaintext.
+	SASLPlain
+	// SASLPlainTLS: SASL_SSL with PLAIN (Aiven's SASL port).
+	SASLPlainTLS
+	// SCRAM256 and SCRAM512: SASL/SCRAM on plaintext.
+	SCRAM256
+	SCRAM512
+	// SCRAM512TLS: SASL_SSL with SCRAM-SHA-512.
+	SCRAM512TLS
+	// OAuthJWTFile: OAUTHBEARER with ES256 JWTs, token read from a file.
+	OAuthJWTFile
+	// OAuthJWTCommand: OAUTHBEARER with JWTs printed by a token command.
+	OAuthJWTCommand
+	// MSKIAMOAuth: OAUTHBEARER over TLS with MSK IAM tokens signed by
+	// aws-msk-iam-sasl-signer-go (credentials from the environment).
+	MSKIAMOAuth
+	// MSKIAM: the AWS_MSK_IAM mechanism over TLS (franz-go sasl/aws).
+	MSKIAM
+)
+
+var modeNames = map[SecurityMode]string{
+	TLSOnly: "TLS", MTLS: "mTLS", SASLPlain: "SASL-PLAIN", SASLPlainTLS: "SASL_SSL-PLAIN",
+	SCRAM256: "SCRAM-SHA-256", SCRAM512: "SCRAM-SHA-512", SCRAM512TLS: "SASL_SSL-SCRAM-SHA-512",
+	OAuthJWTFile: "OAUTHBEARER-JWT-file", OAuthJWTCommand: "OAUTHBEARER-JWT-command",
+	MSKIAMOAuth: "OAUTHBEARER-MSK-IAM", MSKIAM: "AWS_MSK_IAM",
+}
+
+func (m SecurityMode) String() string {
+	if n, ok := modeNames[m]; ok {
+		return n
+	}
+	return "SecurityMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// SecurityModes lists every mode, for table tests.
+var SecurityModes = []SecurityMode{TLSOnly, MTLS, SASLPlain, SASLPlainTLS, SCRAM256, SCRAM512, SCRAM512TLS, OAuthJWTFile, OAuthJWTCommand, MSKIAMOAuth, MSKIAM}
+
+// TLS reports whether brokers in mode serve TLS.
+func (m SecurityMode) TLS() bool {
+	switch m {
+	case TLSOnly, MTLS, SASLPlainTLS, SCRAM512TLS, MSKIAMOAuth, MSKIAM:
+		return true
+	}
+	return false
+}
+
+// SASLMechanism is the mode's SASL mechanism, or "".
+func (m SecurityMode) SASLMechanism() string {
+	switch m {
+	case SASLPlain, SASLPlainTLS:
+		return config.MechanismPlain
+	case SCRAM256:
+		return config.MechanismScram256
+	case SCRAM512, SCRAM512TLS:
+		return config.MechanismScram512
+	case OAuthJWTFile, OAuthJWTCommand, MSKIAMOAuth:
+		return config.MechanismOAuthBearer
+	case MSKIAM:
+		return config.MechanismAWSMSKIAM
+	}
+	return ""
+}
+
+type secureOpts struct {
+	brokers       int
+	lifetime      time.Duration
+	closeAtExpiry bool
+	tokenTTL      time.Duration
+	keyFormat     certs.KeyFormat
+	keyPassword   string
+	kfake         []kfake.Opt
+}
+
+// SecureOption tunes StartSecureCluster.
+type SecureOption func(*secureOpts)
+
+// WithBrokers sets the number of brokers (default 3).
+func WithBrokers(n int) SecureOption { return func(o *secureOpts) { o.brokers = n } }
+
+// WithSessionLifetime makes brokers announce this SASL session lifetime
+// (connections.max.reauth.ms) and close connections whose session expired.
+func WithSessionLifetime(d time.Duration) SecureOption {
+	return func(o *secureOpts) { o.lifetime = d }
+}
+
+// WithExpiryAtDeadline closes a connection the moment its session expires
+// instead of at its next request (Apache Kafka's behaviour, the default).
+func WithExpiryAtDeadline() SecureOption { return func(o *secureOpts) { o.closeAtExpiry = true } }
+
+// WithTokenTTL sets the lifetime of the JWTs the kit writes (default 1h).
+func WithTokenTTL(d time.Duration) SecureOption { return func(o *secureOpts) { o.tokenTTL = d } }
+
+// WithClientKeyPassword writes the mTLS client key encrypted in format.
+func WithClientKeyPassword(format certs.KeyFormat, password string) SecureOption {
+	return func(o *secureOpts) { o.keyFormat, o.keyPassword = format, password }
+}
+
+// WithKfakeOpts passes extra options to kfake (topics, ACLs, ...).
+func WithKfakeOpts(opts ...kfake.Opt) SecureOption {
+	return func(o *secureOpts) { o.kfake = append(o.kfake, opts...) }
+}
+
+// SecureCluster is a running kfake cluster in one security mode, with the
+// broker-side configuration the proxy needs to reach it.
+type SecureCluster struct {
+	*kfake.Cluster
+	Mode SecurityMode
+	// Kafka is config.Default().Kafka with TLS and SASL filled in (files
+	// under Dir), ready for upstream.New. Its re-authentication floor is
+	// lowered to 1s so tests can use short session lifetimes.
+	Kafka config.Kafka
+	// Addrs are the brokers' addresses (also what Metadata advertises).
+	Addrs []string
+	Dir   string
+	// Root signs Intermediate, which signs the broker and client certs.
+	Root, Intermediate *certs.Authority
+	// User and Password are the SASL credentials (PLAIN/SCRAM modes).
+	User, Password string
+	// JWT signs OAUTHBEARER tokens for the JWT modes.
+	JWT *JWTIssuer
+	// TokenFile is the JWT file the proxy reads (OAuthJWT* modes).
+	TokenFile string
+	// ClientCert and ClientKey are the mTLS files (MTLS mode).
+	ClientCert, ClientKey string
+
+	front *front
+}
+
+// StartSecureCluster starts a cluster in mode and closes it when t ends.
+// The MSK modes set AWS_* environment variables with t.Setenv, so tests
+// using them cannot run in parallel.
+func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *SecureCluster {
+	t.Helper()
+	o := secureOpts{brokers: 3, tokenTTL: time.Hour}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	c := &SecureCluster{Mode: mode, Dir: t.TempDir(), Kafka: config.Default().Kafka}
+	c.Kafka.ReauthMinLifetime = time.Second
+	f := &front{local: map[string]localMechanism{}, lifetime: o.lifetime, closeAtExpiry: o.closeAtExpiry, now: time.Now}
+	c.front = f
+	kopts := []kfake.Opt{kfake.NumBrokers(o.brokers), kfake.ListenFn(f.listen)}
+
+	if mode.TLS() || mode == MTLS {
+		c.setupTLS(t, f, mode == MTLS, o)
+	}
+	mech := mode.SASLMechanism()
+	if mech != "" {
+		c.Kafka.SASL.Enable = true
+		c.Kafka.SASL.Method = mech
+	}
+	switch mode {
+	case SASLPlain, SASLPlainTLS, SCRAM256, SCRAM512, SCRAM512TLS:
+		c.User, c.Password = "proxy-user", "pw-"+randHex(12)
+		c.Kafka.SASL.Username, c.Kafka.SASL.Password = c.User, c.Password
+		kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(mech, c.User, c.Password))
+		if o.lifetime > 0 {
+			kopts = append(kopts, kfake.BrokerConfigs(map[string]string{
+				"connections.max.reauth.ms": strconv.FormatInt(o.lifetime.Milliseconds(), 10)}))
+		}
+	case OAuthJWTFile, OAuthJWTCommand:
+		jwt, err := NewJWTIssuer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.JWT = jwt
+		c.TokenFile = filepath.Join(c.Dir, "token.jwt")
+		c.WriteToken(t, "proxy-user", o.tokenTTL)
+		if mode == OAuthJWTFile {
+			c.Kafka.SASL.OAuth.TokenFile = c.TokenFile
+		} else {
+			c.Kafka.SASL.OAuth.TokenCommand = "cat " + c.TokenFile
+		}
+		f.requireAuth = true
+		f.local[config.MechanismOAuthBearer] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
+			tok, err := oauthBearerToken(auth)
+			if err != nil {
+				return "", time.Time{}, nil, err
+			}
+			sub, exp, err := jwt.Verify(tok, now)
+			return "User:" + sub, exp, nil, err
+		}
+	case MSKIAMOAuth, MSKIAM:
+		setAWSEnv(t)
+		c.Kafka.SASL.AWS.Region = TestAWSRegion
+		secrets := map[string]string{TestAWSAccessKeyID: TestAWSSecretAccessKey}
+		f.requireAuth = true
+		if mode == MSKIAMOAuth {
+			f.local[config.MechanismOAuthBearer] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
+				tok, err := oauthBearerToken(auth)
+				if err != nil {
+					return "", time.Time{}, nil, err
+				}
+				p, exp, err := verifyMSKIAMToken(tok, secrets, now)
+				return "User:" + p, exp, nil, err
+			}
+		} else {
+			f.local[config.MechanismAWSMSKIAM] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
+				p, exp, err := verifyAWSMSKIAMPayload(auth, secrets, now)
+				return "User:" + p, exp, []byte(`{"version":"2020_10_22","request-id":"kafkatest"}`), err
+			}
+		}
+	}
+	kc, err := kfake.NewCluster(append(kopts, o.kfake...)...)
+	if err != nil {
+		t.Fatalf("start %s cluster: %v", mode, err)
+	}
+	t.Cleanup(kc.Close)
+	c.Cluster = kc
+	c.Addrs = kc.ListenAddrs()
+	return c
+}
+
+// setupTLS issues root → intermediate → broker (and client) certificates
+// and points the proxy's TLS config at them.
+func (c *SecureCluster) setupTLS(t testing.TB, f *front, mutual bool, o secureOpts) {
+	t.Helper()
+	var err error
+	if c.Root, err = certs.NewRoot("kafkatest root CA", certs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Intermediate, err = c.Root.NewIntermediate("kafkatest intermediate CA", certs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	server, err := c.Intermediate.IssueServer("kafkatest broker", []string{"127.0.0.1", "localhost"}, certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := c.Root.WriteCert(c.Dir, "ca", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientCAs *x509.CertPool
+	if mutual {
+		clientCAs = x509.NewCertPool()
+		clientCAs.AddCert(c.Root.Cert)
+		files := c.IssueClientCert(t, "kafka-proxy", certs.Options{}, o.keyFormat, o.keyPassword)
+		c.ClientCert, c.ClientKey = files.Cert, files.Key
+		c.Kafka.TLS.ClientCertFile, c.Kafka.TLS.ClientKeyFile = files.Cert, files.Key
+		c.Kafka.TLS.ClientKeyPassword = o.keyPassword
+	}
+	f.tls = tlsconf.NewServerConfig(server.TLSCertificate(), clientCAs, tls.VersionTLS12, nil)
+	c.Kafka.TLS.Enable = true
+	c.Kafka.TLS.CAChainCertFile = caFile
+}
+
+// IssueClientCert issues a client certificate from the intermediate CA and
+// writes it (with the intermediate) and its key under Dir, named after cn.
+// Tests use it to rotate or expire the proxy's certificate.
+func (c *SecureCluster) IssueClientCert(t testing.TB, cn string, o certs.Options, format certs.KeyFormat, password string) certs.Files {
+	t.Helper()
+	if c.Intermediate == nil {
+		t.Fatalf("%s cluster has no CA", c.Mode)
+	}
+	client, err := c.Intermediate.IssueClient(cn, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := client.WriteFiles(c.Dir, "client-"+cn+"-"+randHex(4), format, []byte(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// WriteToken (re)writes TokenFile with a JWT for subject valid for ttl.
+func (c *SecureCluster) WriteToken(t testing.TB, subject string, ttl time.Duration) string {
+	t.Helper()
+	tok := c.JWT.Issue(subject, ttl)
+	tmp := c.TokenFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, c.TokenFile); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Stats returns what the brokers' fronts have counted so far.
+func (c *SecureCluster) Stats() SecureStats {
+	c.front.mu.Lock()
+	defer c.front.mu.Unlock()
+	return c.front.stats
+}
+
+// setAWSEnv gives the default AWS credential chain the test identity and
+// keeps it away from the machine's real AWS configuration and IMDS.
+func setAWSEnv(t testing.TB) {
+	t.Setenv("AWS_ACCESS_KEY_ID", TestAWSAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", TestAWSSecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", TestAWSRegion)
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
