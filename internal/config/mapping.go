@@ -15,22 +15,40 @@ type Mapping struct {
 	Advertised string `yaml:"advertised,omitempty"`
 }
 
+// mappingForm is the flag syntax, quoted in errors so an operator sees what
+// was expected next to what was given.
+const mappingForm = "remotehost:port,localhost:port[,advhost:advport]"
+
 // ParseMapping parses the flag form "remotehost:port,localhost:port[,advhost:advport]".
+// Each part is checked on its own, so the error says which part is wrong
+// (an empty one included: "a:1,,b:2" must not silently drop a part).
 func ParseMapping(s string) (Mapping, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) != 2 && len(parts) != 3 {
-		return Mapping{}, fmt.Errorf("%q: want remotehost:port,localhost:port[,advhost:advport]", s)
+		return Mapping{}, fmt.Errorf("%q: want %s, got %d comma-separated parts", s, mappingForm, len(parts))
 	}
-	m := Mapping{Upstream: strings.TrimSpace(parts[0]), Listen: strings.TrimSpace(parts[1])}
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	m := Mapping{Upstream: parts[0], Listen: parts[1]}
 	if len(parts) == 3 {
-		m.Advertised = strings.TrimSpace(parts[2])
+		m.Advertised = parts[2]
 	}
-	for _, a := range []string{m.Upstream, m.Listen, m.Advertised} {
-		if a == "" && a == m.Advertised {
-			continue
+	roles := []struct {
+		name  string
+		addr  string
+		check func(string) error
+	}{
+		{"remote address", m.Upstream, CheckDialAddr},
+		{"local address", m.Listen, CheckListenAddr},
+		{"advertised address", m.Advertised, CheckDialAddr},
+	}
+	for _, r := range roles[:len(parts)] {
+		if r.addr == "" {
+			return Mapping{}, fmt.Errorf("%q: %s is empty (want %s)", s, r.name, mappingForm)
 		}
-		if _, _, err := SplitHostPort(a); err != nil {
-			return Mapping{}, fmt.Errorf("%q: %w", s, err)
+		if err := r.check(r.addr); err != nil {
+			return Mapping{}, fmt.Errorf("%q: %s: %w", s, r.name, err)
 		}
 	}
 	return m, nil
@@ -63,4 +81,29 @@ func SplitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("address %q: port %q is not a number in 0..65535", addr, portStr)
 	}
 	return host, port, nil
+}
+
+// CheckListenAddr checks an address to bind: the host may be empty (all
+// interfaces) and port 0 lets the kernel pick.
+func CheckListenAddr(addr string) error {
+	_, _, err := SplitHostPort(addr)
+	return err
+}
+
+// CheckDialAddr checks an address something connects to (a broker, or an
+// address advertised to clients): it needs a host and a port other than
+// 0, which nothing can connect to. Without this, a typo such as
+// "kafka:0" would only show up as failing client connections.
+func CheckDialAddr(addr string) error {
+	host, port, err := SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return fmt.Errorf("address %q: host is empty", addr)
+	}
+	if port == 0 {
+		return fmt.Errorf("address %q: port 0 cannot be connected to", addr)
+	}
+	return nil
 }

@@ -88,4 +88,3 @@ func TestKafkaGoProduceConsume(t *testing.T) {
 		}
 	}
 }
-

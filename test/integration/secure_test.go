@@ -111,7 +111,9 @@ func TestUpstreamSecurityModes(t *testing.T) {
 				}
 				w.Close()
 				r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{p.Bootstrap}, GroupID: "g-" + topic, Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond,
-					Dialer: &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: func(ctx context.Context, network, addr string) (net.Conn, error) { return p.DialContext(ctx, network, addr) }}})
+					Dialer: &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: func(ctx context.Context, network, addr string) (net.Conn, error) {
+						return p.DialContext(ctx, network, addr)
+					}}})
 				defer r.Close()
 				got := newSeen()
 				for got.count() < n {
