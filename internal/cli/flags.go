@@ -40,6 +40,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&k.ConnectionWriteBufferSize, "kafka-connection-write-buffer-size", k.ConnectionWriteBufferSize, "Size of the operating system's transmit buffer for broker connections. If zero, system default is used")
 	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest broker SASL session lifetime worth renewing (KIP-368); shorter sessions close the connection")
 	bindUpstreamFlags(fs, k)
+	bindListenerTLSFlags(fs, &px.TLS)
 
 	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")
 	fs.StringVar(&cfg.HTTP.ListenAddress, "http-listen-address", cfg.HTTP.ListenAddress, "Address that kafka-proxy's HTTP endpoints listen on")

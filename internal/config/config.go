@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -51,6 +53,8 @@ type Proxy struct {
 	// MaxFrameSize bounds a request or response frame; a larger size
 	// prefix closes the connection before anything is allocated.
 	MaxFrameSize int `yaml:"maxFrameSize"`
+	// TLS secures the client-facing listeners.
+	TLS ListenerTLS `yaml:"tls"`
 	// DrainTimeout bounds how long shutdown waits for in-flight requests.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
 }
@@ -160,11 +164,150 @@ func Load(path string) (Config, error) {
 }
 
 // Decode strictly decodes YAML into cfg, keeping values the YAML omits.
+// Every unknown key is reported at once with its YAML path and line (a typo
+// must not silently fall back to a default), and type errors name the path
+// of the value, not only its line. A second YAML document is an error
+// rather than being ignored.
 func Decode(data []byte, cfg *Config) error {
+	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) { // empty or comments only
+			return nil
+		}
 		return err
 	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("line %d: a second YAML document; the configuration is one document", extra.Line)
+	}
+	w := &walker{lines: map[int]string{}}
+	w.walk(&doc, reflect.TypeFor[Config](), "", "")
+	if len(w.problems) > 0 {
+		return w.problems
+	}
+	if err := doc.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return err
+		}
+		p := make(Problems, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			p = append(p, w.withPath(e))
+		}
+		return p
+	}
 	return nil
+}
+
+// walker checks a YAML tree against the Config type. It exists because
+// yaml.v3 names only the Go type of an unknown key ("field x not found in
+// type config.Proxy"), while an operator needs the path to the key.
+type walker struct {
+	problems Problems
+	lines    map[int]string // line -> path of the value there, for type errors
+}
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path, parent string) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.DocumentNode:
+		for _, c := range n.Content {
+			w.walk(c, t, path, parent)
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" { // "<<: *a" or "<<: [*a, *b]" merges keys in here
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					w.walk(m, t, path, parent)
+				}
+				continue
+			}
+			child := join(path, k.Value)
+			f, ok := fieldByTag(t, k.Value)
+			if !ok {
+				w.problems = append(w.problems, fmt.Sprintf("%s (line %d): unknown key %q; known keys here: %s", child, k.Line, k.Value, strings.Join(yamlKeys(t), ", ")))
+				continue
+			}
+			w.walk(v, f.Type, child, path)
+		}
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, c := range n.Content {
+			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), path)
+		}
+	default: // a leaf, or a shape the decoder will reject with a line
+		w.line(n.Line, path, parent)
+	}
+}
+
+// line remembers which path a line holds. Two values on one line (a flow
+// sequence or mapping) are told apart by the parent they share.
+func (w *walker) line(line int, path, parent string) {
+	if prev, ok := w.lines[line]; ok && prev != path {
+		path = parent
+	}
+	w.lines[line] = path
+}
+
+// withPath turns yaml's "line N: msg" into "path (line N): msg".
+func (w *walker) withPath(e string) string {
+	var line int
+	if _, err := fmt.Sscanf(e, "line %d:", &line); err != nil {
+		return e
+	}
+	if path := w.lines[line]; path != "" {
+		return fmt.Sprintf("%s (line %d):%s", path, line, strings.SplitN(e, ":", 2)[1])
+	}
+	return e
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldByTag finds the field of struct t whose yaml name is key.
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.IsExported() && yamlName(f) == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && yamlName(f) != "-" {
+			keys = append(keys, yamlName(f))
+		}
+	}
+	return keys
+}
+
+// yamlName is the key yaml.v3 uses for f: the tag name, else the lower-cased
+// field name.
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "" {
+		return strings.ToLower(f.Name)
+	}
+	return name
 }

@@ -35,16 +35,13 @@ func (c *Config) Validate() error {
 	}
 	if !c.HTTP.Disable {
 		checkAddr(&p, "http.listenAddress", c.HTTP.ListenAddress)
-		for path, v := range map[string]string{"http.healthPath": c.HTTP.HealthPath, "http.readyPath": c.HTTP.ReadyPath, "http.metricsPath": c.HTTP.MetricsPath} {
-			if !strings.HasPrefix(v, "/") {
-				p.add(path, "%q must start with /", v)
-			}
-		}
+		c.validateHTTPPaths(&p)
 	}
 	if c.Debug.Enable {
 		checkAddr(&p, "debug.listenAddress", c.Debug.ListenAddress)
 	}
 	c.validateUpstream(&p)
+	c.validateListenerTLS(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -56,35 +53,47 @@ func (c *Config) validateProxy(p *Problems) {
 	if len(px.BootstrapServers) == 0 {
 		p.add("proxy.bootstrapServers", "at least one mapping is required (--bootstrap-server-mapping)")
 	}
-	listens := map[string]string{}
+	listens := map[int]string{}
 	upstreams := map[string]string{}
+	// upstream records a broker's first mapping; the topology looks brokers
+	// up case-insensitively, so "Kafka-0:9092" and "kafka-0:9092" are the
+	// same broker and a second mapping would silently replace the first.
+	upstream := func(path, addr string) {
+		key := strings.ToLower(addr)
+		if other, dup := upstreams[key]; dup && addr != "" {
+			p.add(path+".upstream", "broker %s is already mapped by %s", addr, other)
+			return
+		}
+		upstreams[key] = path
+	}
 	for i, m := range px.BootstrapServers {
 		path := fmt.Sprintf("proxy.bootstrapServers[%d]", i)
-		checkAddr(p, path+".upstream", m.Upstream)
+		checkDialAddr(p, path+".upstream", m.Upstream)
 		checkAddr(p, path+".listen", m.Listen)
 		if m.Advertised != "" {
-			checkAddr(p, path+".advertised", m.Advertised)
+			checkDialAddr(p, path+".advertised", m.Advertised)
 		}
+		// Keyed on the port alone: 0.0.0.0:N and 127.0.0.1:N cannot both
+		// be bound, and two hosts sharing a port is almost always a typo.
 		if _, port, err := SplitHostPort(m.Listen); err == nil && port != 0 {
-			key := fmt.Sprint(port)
-			if other, dup := listens[key]; dup {
+			if other, dup := listens[port]; dup {
 				p.add(path+".listen", "local port %d is already used by %s", port, other)
+			} else {
+				listens[port] = path
 			}
-			listens[key] = path
 		}
-		if other, dup := upstreams[m.Upstream]; dup && m.Upstream != "" {
-			p.add(path+".upstream", "broker %s is already mapped by %s", m.Upstream, other)
-		}
-		upstreams[m.Upstream] = path
+		upstream(path, m.Upstream)
 	}
 	for i, m := range px.ExternalServers {
 		path := fmt.Sprintf("proxy.externalServers[%d]", i)
-		checkAddr(p, path+".upstream", m.Upstream)
-		checkAddr(p, path+".listen", m.Listen)
-		if other, dup := upstreams[m.Upstream]; dup && m.Upstream != "" {
-			p.add(path+".upstream", "broker %s is already mapped by %s", m.Upstream, other)
+		checkDialAddr(p, path+".upstream", m.Upstream)
+		// No listener is started: the "listen" address is only advertised,
+		// so it must be one a client can connect to.
+		checkDialAddr(p, path+".listen", m.Listen)
+		if m.Advertised != "" {
+			checkDialAddr(p, path+".advertised", m.Advertised)
 		}
-		upstreams[m.Upstream] = path
+		upstream(path, m.Upstream)
 	}
 	dl := &px.DynamicListeners
 	if dl.SequentialMinPort < 0 || dl.SequentialMinPort > 65535 {
@@ -127,6 +136,39 @@ func (c *Config) validateKafka(p *Problems) {
 	positive(p, "kafka.maxOpenRequests", k.MaxOpenRequests)
 	nonNegative(p, "kafka.connectionReadBufferSize", k.ConnectionReadBufferSize)
 	nonNegative(p, "kafka.connectionWriteBufferSize", k.ConnectionWriteBufferSize)
+}
+
+// validateHTTPPaths checks the admin paths in a fixed order (so the
+// message is stable) and rejects two endpoints on one path, where one would
+// silently hide the other.
+func (c *Config) validateHTTPPaths(p *Problems) {
+	seen := map[string]string{}
+	for _, e := range []struct{ path, v string }{
+		{"http.healthPath", c.HTTP.HealthPath},
+		{"http.readyPath", c.HTTP.ReadyPath},
+		{"http.metricsPath", c.HTTP.MetricsPath},
+	} {
+		switch {
+		case !strings.HasPrefix(e.v, "/"):
+			p.add(e.path, "%q must start with /", e.v)
+		case strings.ContainsAny(e.v, " \t\n?#"):
+			p.add(e.path, "%q must be a plain path (no spaces, query or fragment)", e.v)
+		case seen[e.v] != "":
+			p.add(e.path, "%q is already used by %s", e.v, seen[e.v])
+		default:
+			seen[e.v] = e.path
+		}
+	}
+}
+
+func checkDialAddr(p *Problems, path, addr string) {
+	if addr == "" {
+		p.add(path, "must not be empty")
+		return
+	}
+	if err := CheckDialAddr(addr); err != nil {
+		p.add(path, "%v", err)
+	}
 }
 
 func checkAddr(p *Problems, path, addr string) {

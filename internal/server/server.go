@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,8 @@ type Server struct {
 	dialer  *upstream.Dialer
 	topo    *topology.Topology
 	opts    proxy.Options
+
+	tls *tls.Config // client-facing TLS, nil for plaintext listeners
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
 	cancel context.CancelFunc
@@ -61,6 +64,9 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: m, dialer: dialer, sessions: map[*proxy.Session]struct{}{}}
+	if s.tls, err = listenerTLS(cfg.Proxy.TLS); err != nil {
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
 	if err != nil {
@@ -175,6 +181,15 @@ func (s *Server) serve(l *listener, client net.Conn) {
 		if n := s.cfg.Proxy.ListenerWriteBufferSize; n > 0 {
 			_ = tc.SetWriteBuffer(n)
 		}
+	}
+	if s.tls != nil {
+		tc, err := serverHandshake(client, s.tls)
+		if err != nil {
+			log.Warn("connection closed", "reason", err.Error())
+			_ = client.Close()
+			return
+		}
+		client = tc
 	}
 	up, err := s.dialer.Dial(s.ctx, l.upstream)
 	if err != nil {

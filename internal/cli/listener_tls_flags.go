@@ -1,0 +1,18 @@
+package cli
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+)
+
+// bindListenerTLSFlags defines the client-facing TLS flags (drop-in names).
+func bindListenerTLSFlags(fs *pflag.FlagSet, t *config.ListenerTLS) {
+	fs.BoolVar(&t.Enable, "proxy-listener-tls-enable", t.Enable, "Whether or not to use TLS listener")
+	fs.StringVar(&t.CertFile, "proxy-listener-cert-file", t.CertFile, "PEM encoded file with server certificate")
+	fs.StringVar(&t.KeyFile, "proxy-listener-key-file", t.KeyFile, "PEM encoded file with private key for the server certificate")
+	fs.StringVar(&t.KeyPassword, "proxy-listener-key-password", t.KeyPassword, "Password to decrypt the server key (legacy encrypted PEM or encrypted PKCS#8)")
+	fs.StringVar(&t.CAChainCertFile, "proxy-listener-ca-chain-cert-file", t.CAChainCertFile, "PEM encoded CA's certificate file. If provided, client certificate is required and verified")
+	fs.StringVar(&t.MinVersion, "proxy-listener-tls-min-version", t.MinVersion, "Minimum TLS version clients may use: 1.2 (default) or 1.3")
+	fs.StringSliceVar(&t.CipherSuites, "proxy-listener-cipher-suites", t.CipherSuites, "List of supported cipher suites (TLS 1.2)")
+}
