@@ -22,7 +22,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&t.ClientKeyPasswordFile, "tls-client-key-password-file", t.ClientKeyPasswordFile, "File holding the password to decrypt the client key")
 	fs.BoolVar(&t.InsecureSkipVerify, "tls-insecure-skip-verify", t.InsecureSkipVerify, "It controls whether a client verifies the server's certificate chain and host name")
 	fs.StringVar(&t.ServerName, "tls-server-name", t.ServerName, "Name to verify in the brokers' certificates instead of each broker's host")
-	fs.StringVar(&t.MinVersion, "tls-min-version", t.MinVersion, "Minimum TLS version towards the brokers: 1.0, 1.1, 1.2 or 1.3")
+	fs.StringVar(&t.MinVersion, "tls-min-version", t.MinVersion, "Minimum TLS version towards the brokers: 1.2 or 1.3")
 	fs.StringSliceVar(&t.CipherSuites, "tls-cipher-suites", t.CipherSuites, "TLS 1.0-1.2 cipher suites by name, comma separated or repeated (default: Go's secure suites)")
 	fs.DurationVar(&t.Refresh, "tls-refresh", t.Refresh, "Check the CA, certificate and key files this often and reload them when they change (0 disables; the bare flag means 1m)")
 	fs.Lookup("tls-refresh").NoOptDefVal = "1m"

@@ -31,7 +31,7 @@ type TLS struct {
 	// ServerName overrides the name verified in the brokers' certificates
 	// (default: the host of each broker address).
 	ServerName string `yaml:"serverName"`
-	// MinVersion is "1.0", "1.1", "1.2" (default) or "1.3".
+	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"minVersion"`
 	// CipherSuites restricts TLS 1.0–1.2 suites by Go/IANA name; TLS 1.3
 	// suites are not configurable.

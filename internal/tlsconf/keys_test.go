@@ -126,10 +126,13 @@ func TestCertsRoundTrip(t *testing.T) {
 }
 
 func TestParseVersionAndSuites(t *testing.T) {
-	for in, want := range map[string]uint16{"": tls.VersionTLS12, "1.2": tls.VersionTLS12, "TLS1.3": tls.VersionTLS13, "tlsv1.1": tls.VersionTLS11, "10": tls.VersionTLS10} {
+	for in, want := range map[string]uint16{"": tls.VersionTLS12, "1.2": tls.VersionTLS12, "TLS1.3": tls.VersionTLS13, "tlsv1.2": tls.VersionTLS12, "13": tls.VersionTLS13} {
 		if got, err := ParseVersion(in); err != nil || got != want {
 			t.Errorf("ParseVersion(%q) = %x, %v", in, got, err)
 		}
+	}
+	if _, err := ParseVersion("1.1"); err == nil || !strings.Contains(err.Error(), "minimum is 1.2") {
+		t.Errorf("ParseVersion(1.1) = %v, want refusal", err)
 	}
 	if _, err := ParseVersion("1.4"); err == nil || !strings.Contains(err.Error(), `"1.4" is not a TLS version`) {
 		t.Errorf("ParseVersion(1.4) = %v", err)

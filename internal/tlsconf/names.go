@@ -11,24 +11,24 @@ import (
 	"strings"
 )
 
-// ParseVersion maps "1.0".."1.3" (also "TLS1.2", "tls12", "TLSv1.2") to a
-// tls.Version* constant. Empty means TLS 1.2, the safe default.
+// ParseVersion maps "1.2" or "1.3" (also "TLS1.2", "tls12", "TLSv1.2") to a
+// tls.Version* constant. Empty means TLS 1.2, the safe default. TLS 1.0 and
+// 1.1 are refused with an explanation: both are deprecated (RFC 8996) and
+// no supported Kafka release needs them.
 func ParseVersion(s string) (uint16, error) {
 	n := strings.ToLower(strings.TrimSpace(s))
 	n = strings.TrimPrefix(strings.TrimPrefix(n, "tls"), "v")
 	switch n {
 	case "":
 		return tls.VersionTLS12, nil
-	case "1.0", "10":
-		return tls.VersionTLS10, nil
-	case "1.1", "11":
-		return tls.VersionTLS11, nil
+	case "1.0", "10", "1.1", "11":
+		return 0, fmt.Errorf("%q is deprecated and insecure (RFC 8996); the minimum is 1.2", s)
 	case "1.2", "12":
 		return tls.VersionTLS12, nil
 	case "1.3", "13":
 		return tls.VersionTLS13, nil
 	}
-	return 0, fmt.Errorf("%q is not a TLS version (want 1.0, 1.1, 1.2 or 1.3)", s)
+	return 0, fmt.Errorf("%q is not a TLS version (want 1.2 or 1.3)", s)
 }
 
 // ParseCipherSuites maps IANA/Go names (e.g.
