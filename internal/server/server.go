@@ -213,7 +213,11 @@ func (s *Server) serve(l *listener, client net.Conn) {
 	err = sess.Run()
 	s.untrack(sess)
 	if err != nil {
-		log.Warn("connection closed", "reason", err.Error(), "duration", time.Since(start).Round(time.Millisecond))
+		level := slog.LevelWarn
+		if errors.Is(err, topology.ErrNoMapping) {
+			level = slog.LevelError // needs the operator: the message names the flag to add
+		}
+		log.Log(context.Background(), level, "connection closed", "reason", err.Error(), "duration", time.Since(start).Round(time.Millisecond))
 		return
 	}
 	log.Debug("connection closed", "duration", time.Since(start).Round(time.Millisecond))

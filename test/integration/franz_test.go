@@ -198,3 +198,21 @@ func TestFranzGoAcksZero(t *testing.T) {
 func groupProtocolConsumer() []kgo.Opt {
 	return []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())}
 }
+
+// TestUnmappedBrokerWithoutDynamicListeners: with dynamic listeners off, a
+// broker missing from the mappings is an error naming it and the flag to
+// add; its address never reaches the client.
+func TestUnmappedBrokerWithoutDynamicListeners(t *testing.T) {
+	c, p := setup(t, func(cfg *config.Config) {
+		cfg.Proxy.BootstrapServers = cfg.Proxy.BootstrapServers[:1]
+		cfg.Proxy.DynamicListeners.Disable = true
+	})
+	cl := franzClient(t, p, kgo.RetryTimeout(time.Second))
+	ctx, cancel := context.WithTimeout(ctxT(t, 10*time.Second), 2*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).BrokerMetadata(ctx)
+	unmapped := c.ListenAddrs()[1]
+	if !p.Logs.WaitFor(5*time.Second, "level=ERROR", unmapped, "--bootstrap-server-mapping") {
+		t.Errorf("no error naming broker %s and the flag to add:\n%s", unmapped, p.Logs.String())
+	}
+}
