@@ -293,13 +293,24 @@ func (s *Server) closeListeners() {
 }
 
 // Ready reports whether at least one configured broker accepts TCP
-// connections.
+// connections. Brokers are tried in parallel, so one that hangs cannot use
+// up the probe's time while another is up.
 func (s *Server) Ready(ctx context.Context) bool {
-	var d net.Dialer
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan bool, len(s.cfg.Proxy.BootstrapServers))
 	for _, m := range s.cfg.Proxy.BootstrapServers {
-		c, err := d.DialContext(ctx, "tcp", m.Upstream)
-		if err == nil {
-			_ = c.Close()
+		go func(addr string) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = c.Close()
+			}
+			results <- err == nil
+		}(m.Upstream)
+	}
+	for range s.cfg.Proxy.BootstrapServers {
+		if <-results {
 			return true
 		}
 	}
