@@ -12,8 +12,16 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels ctx: the server stops accepting,
+	// drains in-flight requests (bounded by --shutdown-drain-timeout) and
+	// exits 0. Handling then goes back to the default, so a second signal
+	// ends the process at once for an operator who will not wait.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := cli.NewRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kafka-proxy:", err)
 		stop()

@@ -22,28 +22,44 @@ import (
 // ReadyFunc reports whether the proxy can serve clients.
 type ReadyFunc func(ctx context.Context) bool
 
-// Handler builds the admin mux.
+// Handler builds the admin endpoints. Paths match exactly, as configured:
+// an http.ServeMux would treat them as patterns, so a path such as
+// "/health{x" or two endpoints on one path would panic at start instead
+// of being served or rejected by config validation.
 func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc(cfg.HealthPath, func(w http.ResponseWriter, _ *http.Request) {
+	cache := &readyCache{check: ready, now: time.Now}
+	routes := map[string]http.Handler{}
+	add := func(path string, h http.Handler) {
+		if _, dup := routes[path]; !dup { // the first wins, as validation reports
+			routes[path] = h
+		}
+	}
+	add(cfg.HealthPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "OK")
-	})
-	cache := &readyCache{check: ready}
-	mux.HandleFunc(cfg.ReadyPath, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	add(cfg.ReadyPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !cache.ready(r.Context()) {
 			http.Error(w, "no broker reachable", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "OK")
+	}))
+	add(cfg.MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := routes[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
-	mux.Handle(cfg.MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	return mux
 }
 
 // readyCache spares the brokers a dial per probe: the answer is reused for
 // a second.
 type readyCache struct {
 	check ReadyFunc
+	now   func() time.Time
 	mu    sync.Mutex
 	at    time.Time
 	ok    bool
@@ -52,12 +68,16 @@ type readyCache struct {
 func (c *readyCache) ready(ctx context.Context) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.at) < time.Second {
+	if !c.at.IsZero() && c.now().Sub(c.at) < time.Second {
 		return c.ok
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// The answer is shared with other probes, so it must not depend on
+	// this one: a prober that hangs up mid-check would otherwise cache
+	// "not ready" for everyone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	c.ok, c.at = c.check(ctx), time.Now()
+	c.ok = c.check(ctx)
+	c.at = c.now()
 	return c.ok
 }
 

@@ -3,10 +3,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
@@ -14,6 +18,17 @@ var Version = "dev"
 
 // NewRoot returns the kafka-proxy command tree writing to out and errOut.
 func NewRoot(out, errOut io.Writer) *cobra.Command {
+	return newRoot(out, errOut, func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		return runProxy(ctx, cfg, log, nil)
+	})
+}
+
+// runFunc runs the proxy with the resolved, validated configuration.
+type runFunc func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+
+// newRoot is NewRoot with the proxy itself injected, so tests can check
+// where every flag and YAML key lands without starting listeners.
+func newRoot(out, errOut io.Writer, run runFunc) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kafka-proxy",
 		Short:         "A Kafka protocol proxy: clients speak plain Kafka to it; it owns the brokers' addresses, TLS and SASL",
@@ -22,9 +37,10 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServerCmd(), newDemoCmd(), newValidateCmd(), &cobra.Command{
+	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
+		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "kafka-proxy", Version)
 		},

@@ -17,7 +17,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/server"
 )
 
-func newServerCmd() *cobra.Command {
+func newServerCmd(run runFunc) *cobra.Command {
 	cfg := config.Default()
 	var file string
 	cmd := &cobra.Command{
@@ -30,7 +30,7 @@ func newServerCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(cmd.ErrOrStderr(), final.Log)
-			return runProxy(cmd.Context(), final, log, nil)
+			return run(cmd.Context(), final, log)
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
@@ -116,6 +116,12 @@ func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started 
 		started(srv)
 	}
 	log.Info("kafka-proxy started", "version", Version)
+	// Say when the signal arrived: the drain can take a while, and an
+	// operator watching the log should see why the proxy is still there.
+	stop := context.AfterFunc(ctx, func() {
+		log.Info("shutting down: stopped accepting, draining in-flight requests", "drain_timeout", cfg.Proxy.DrainTimeout)
+	})
+	defer stop()
 	err = srv.Serve(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown: drain timeout reached, closed remaining connections", "drain_timeout", cfg.Proxy.DrainTimeout)

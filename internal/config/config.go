@@ -281,11 +281,11 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// fieldByTag finds the field of struct t whose yaml name is key.
+// fieldByTag finds the field of struct t whose yaml name is key, looking
+// into ",inline" structs as yaml.v3 does.
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.IsExported() && yamlName(f) == key {
+	for _, f := range yamlFields(t) {
+		if yamlName(f) == key {
 			return f, true
 		}
 	}
@@ -294,12 +294,27 @@ func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 
 func yamlKeys(t reflect.Type) []string {
 	var keys []string
-	for i := range t.NumField() {
-		if f := t.Field(i); f.IsExported() && yamlName(f) != "-" {
-			keys = append(keys, yamlName(f))
-		}
+	for _, f := range yamlFields(t) {
+		keys = append(keys, yamlName(f))
 	}
 	return keys
+}
+
+// yamlFields lists the fields yaml.v3 maps to keys of struct t.
+func yamlFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		switch {
+		case (!f.IsExported() && !f.Anonymous) || tag == "-":
+		case strings.Contains(tag, ",inline") && f.Type.Kind() == reflect.Struct:
+			out = append(out, yamlFields(f.Type)...)
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // yamlName is the key yaml.v3 uses for f: the tag name, else the lower-cased

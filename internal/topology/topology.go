@@ -30,8 +30,9 @@ type Topology struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	advert   map[string]address // broker host:port -> advertised address
-	nextPort int                // next sequential dynamic port, 0 for random
+	advert   map[string]address  // broker host:port -> advertised address
+	nextPort int                 // next sequential dynamic port, 0 for random
+	unmapped map[string]struct{} // brokers already logged as unmapped
 }
 
 type address struct {
@@ -47,6 +48,7 @@ func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error
 		listen:   listen,
 		log:      log,
 		advert:   map[string]address{},
+		unmapped: map[string]struct{}{},
 		nextPort: px.DynamicListeners.SequentialMinPort,
 	}
 	for _, m := range append(append([]config.Mapping{}, px.BootstrapServers...), px.ExternalServers...) {
@@ -99,9 +101,21 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 		return a.host, a.port, nil
 	}
 	if t.dyn.Disable {
-		return "", 0, fmt.Errorf("%w: broker %d at %s is not mapped and dynamic listeners are disabled; add --bootstrap-server-mapping %q or --external-server-mapping", ErrNoMapping, nodeID, broker, broker+",<local host:port>")
+		hint := fmt.Sprintf("--bootstrap-server-mapping %q", broker+",<local host:port>")
+		// Every client that learns of the broker fails on it; one error
+		// line per broker tells the operator without flooding the log
+		// (each failed connection is still logged where it ends).
+		if _, seen := t.unmapped[key]; !seen {
+			t.unmapped[key] = struct{}{}
+			t.log.Error("broker is not mapped and dynamic listeners are disabled: clients cannot reach it", "broker", broker, "node_id", nodeID, "add", hint)
+		}
+		return "", 0, fmt.Errorf("%w: broker %d at %s is not mapped and dynamic listeners are disabled; add %s or --external-server-mapping", ErrNoMapping, nodeID, broker, hint)
 	}
-	local := net.JoinHostPort(t.dyn.DefaultListenerIP, strconv.Itoa(t.dynamicPort(nodeID)))
+	want, err := t.dynamicPort(nodeID)
+	if err != nil {
+		return "", 0, fmt.Errorf("dynamic listener for broker %d at %s: %w", nodeID, broker, err)
+	}
+	local := net.JoinHostPort(t.dyn.DefaultListenerIP, strconv.Itoa(want))
 	bound, err := t.listen(broker, local)
 	if err != nil {
 		return "", 0, fmt.Errorf("start dynamic listener for broker %d at %s on %s: %w", nodeID, broker, local, err)
@@ -123,17 +137,25 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 
 // dynamicPort picks the port for a new dynamic listener: min+nodeID when
 // deterministic, the next sequential port when a minimum is set, else 0 so
-// the kernel picks one.
-func (t *Topology) dynamicPort(nodeID int32) int {
+// the kernel picks one. A port out of range is an error rather than a
+// listen on a port the operator did not choose (a negative node id would
+// otherwise bind below the minimum, and 65536 wraps nowhere useful).
+func (t *Topology) dynamicPort(nodeID int32) (int, error) {
 	switch {
 	case t.dyn.Deterministic:
-		return t.dyn.SequentialMinPort + int(nodeID)
+		p := t.dyn.SequentialMinPort + int(nodeID)
+		if nodeID < 0 || p > 65535 {
+			return 0, fmt.Errorf("deterministic port %d (--dynamic-sequential-min-port %d + node id %d) is not a port", p, t.dyn.SequentialMinPort, nodeID)
+		}
+		return p, nil
+	case t.nextPort > 65535:
+		return 0, fmt.Errorf("sequential dynamic ports from %d are exhausted", t.dyn.SequentialMinPort)
 	case t.nextPort > 0:
 		p := t.nextPort
 		t.nextPort++
-		return p
+		return p, nil
 	}
-	return 0
+	return 0, nil
 }
 
 // normalize makes "Host:port" comparable: host names are case-insensitive.
