@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,9 +103,10 @@ type secureOpts struct {
 	keyFormat     certs.KeyFormat
 	keyPassword   string
 	kfake         []kfake.Opt
+	setenv        func(key, value string)
 }
 
-// SecureOption tunes StartSecureCluster.
+// SecureOption tunes NewSecureCluster and StartSecureCluster.
 type SecureOption func(*secureOpts)
 
 // WithBrokers sets the number of brokers (default 3).
@@ -132,6 +135,16 @@ func WithKfakeOpts(opts ...kfake.Opt) SecureOption {
 	return func(o *secureOpts) { o.kfake = append(o.kfake, opts...) }
 }
 
+// WithSetenv is how the MSK modes give the AWS credential chain of the
+// process (the proxy's, in tests the test's) the kit's test identity:
+// StartSecureCluster uses t.Setenv, which restores the environment when
+// the test ends; a process that runs nothing but a demo may pass a
+// wrapper of os.Setenv. Without it NewSecureCluster refuses the MSK modes
+// rather than change the environment behind its caller's back.
+func WithSetenv(fn func(key, value string)) SecureOption {
+	return func(o *secureOpts) { o.setenv = fn }
+}
+
 // SecureCluster is a running kfake cluster in one security mode, with the
 // broker-side configuration the proxy needs to reach it.
 type SecureCluster struct {
@@ -154,32 +167,54 @@ type SecureCluster struct {
 	TokenFile string
 	// ClientCert and ClientKey are the mTLS files (MTLS mode).
 	ClientCert, ClientKey string
+	// SessionLifetime is the SASL session lifetime the brokers enforce
+	// (0: sessions do not expire).
+	SessionLifetime time.Duration
 
-	front *front
+	front     *front
+	closeOnce sync.Once
 }
 
-// StartSecureCluster starts a cluster in mode and closes it when t ends.
-// The MSK modes set AWS_* environment variables with t.Setenv, so tests
-// using them cannot run in parallel.
+// StartSecureCluster starts a cluster in mode (files under t.TempDir())
+// and closes it when t ends. The MSK modes set AWS_* environment variables
+// with t.Setenv, so tests using them cannot run in parallel.
 func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *SecureCluster {
 	t.Helper()
+	c, err := NewSecureCluster(t.TempDir(), mode, append([]SecureOption{WithSetenv(t.Setenv)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// NewSecureCluster starts a cluster in mode, outside tests too (the demo
+// runs one). It writes certificates, keys and tokens under dir, which the
+// caller owns and removes after Close. The MSK modes need WithSetenv.
+func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*SecureCluster, error) {
 	o := secureOpts{brokers: 3, tokenTTL: time.Hour}
 	for _, fn := range opts {
 		fn(&o)
 	}
-	c := &SecureCluster{Mode: mode, Dir: t.TempDir(), Kafka: config.Default().Kafka}
+	if _, ok := modeNames[mode]; !ok {
+		return nil, fmt.Errorf("kafkatest: unknown security mode %d", int(mode))
+	}
+	c := &SecureCluster{Mode: mode, Dir: dir, Kafka: config.Default().Kafka}
 	c.Kafka.ReauthMinLifetime = time.Second
 	f := &front{local: map[string]localMechanism{}, lifetime: o.lifetime, closeAtExpiry: o.closeAtExpiry, now: time.Now}
 	c.front = f
 	kopts := []kfake.Opt{kfake.NumBrokers(o.brokers), kfake.ListenFn(f.listen)}
 
-	if mode.TLS() || mode == MTLS {
-		c.setupTLS(t, f, mode == MTLS, o)
+	if mode.TLS() {
+		if err := c.setupTLS(f, mode == MTLS, o); err != nil {
+			return nil, fmt.Errorf("kafkatest: %s certificates: %w", mode, err)
+		}
 	}
 	mech := mode.SASLMechanism()
 	if mech != "" {
 		c.Kafka.SASL.Enable = true
 		c.Kafka.SASL.Method = mech
+		c.SessionLifetime = o.lifetime
 	}
 	switch mode {
 	case SASLPlain, SASLPlainTLS, SCRAM256, SCRAM512, SCRAM512TLS:
@@ -193,11 +228,13 @@ func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *
 	case OAuthJWTFile, OAuthJWTCommand:
 		jwt, err := NewJWTIssuer()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		c.JWT = jwt
 		c.TokenFile = filepath.Join(c.Dir, "token.jwt")
-		c.WriteToken(t, "proxy-user", o.tokenTTL)
+		if _, err := c.WriteTokenFile("proxy-user", o.tokenTTL); err != nil {
+			return nil, err
+		}
 		if mode == OAuthJWTFile {
 			c.Kafka.SASL.OAuth.TokenFile = c.TokenFile
 		} else {
@@ -213,7 +250,10 @@ func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *
 			return "User:" + sub, exp, nil, err
 		}
 	case MSKIAMOAuth, MSKIAM:
-		setAWSEnv(t)
+		if o.setenv == nil {
+			return nil, fmt.Errorf("kafkatest: %s mode sets AWS_* environment variables for the proxy's credential chain: use StartSecureCluster or pass WithSetenv", mode)
+		}
+		setAWSEnv(o.setenv)
 		c.Kafka.SASL.AWS.Region = TestAWSRegion
 		secrets := map[string]string{TestAWSAccessKeyID: TestAWSSecretAccessKey}
 		f.requireAuth = true
@@ -235,38 +275,45 @@ func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *
 	}
 	kc, err := kfake.NewCluster(append(kopts, o.kfake...)...)
 	if err != nil {
-		t.Fatalf("start %s cluster: %v", mode, err)
+		return nil, fmt.Errorf("kafkatest: start %s cluster: %w", mode, err)
 	}
-	t.Cleanup(kc.Close)
 	c.Cluster = kc
 	c.Addrs = kc.ListenAddrs()
-	return c
+	return c, nil
+}
+
+// Close stops the brokers; it may be called more than once. Files under
+// Dir stay (their owner removes Dir).
+func (c *SecureCluster) Close() {
+	c.closeOnce.Do(c.Cluster.Close)
 }
 
 // setupTLS issues root → intermediate → broker (and client) certificates
 // and points the proxy's TLS config at them.
-func (c *SecureCluster) setupTLS(t testing.TB, f *front, mutual bool, o secureOpts) {
-	t.Helper()
+func (c *SecureCluster) setupTLS(f *front, mutual bool, o secureOpts) error {
 	var err error
 	if c.Root, err = certs.NewRoot("kafkatest root CA", certs.Options{}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if c.Intermediate, err = c.Root.NewIntermediate("kafkatest intermediate CA", certs.Options{}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	server, err := c.Intermediate.IssueServer("kafkatest broker", []string{"127.0.0.1", "localhost"}, certs.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	caFile, err := c.Root.WriteCert(c.Dir, "ca", false)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var clientCAs *x509.CertPool
 	if mutual {
 		clientCAs = x509.NewCertPool()
 		clientCAs.AddCert(c.Root.Cert)
-		files := c.IssueClientCert(t, "kafka-proxy", certs.Options{}, o.keyFormat, o.keyPassword)
+		files, err := c.WriteClientCert("kafka-proxy", certs.Options{}, o.keyFormat, o.keyPassword)
+		if err != nil {
+			return err
+		}
 		c.ClientCert, c.ClientKey = files.Cert, files.Key
 		c.Kafka.TLS.ClientCertFile, c.Kafka.TLS.ClientKeyFile = files.Cert, files.Key
 		c.Kafka.TLS.ClientKeyPassword = o.keyPassword
@@ -274,39 +321,58 @@ func (c *SecureCluster) setupTLS(t testing.TB, f *front, mutual bool, o secureOp
 	f.tls = tlsconf.NewServerConfig(server.TLSCertificate(), clientCAs, tls.VersionTLS12, nil)
 	c.Kafka.TLS.Enable = true
 	c.Kafka.TLS.CAChainCertFile = caFile
+	return nil
 }
 
-// IssueClientCert issues a client certificate from the intermediate CA and
-// writes it (with the intermediate) and its key under Dir, named after cn.
-// Tests use it to rotate or expire the proxy's certificate.
+// IssueClientCert is WriteClientCert failing t on error. Tests use it to
+// rotate or expire the proxy's certificate.
 func (c *SecureCluster) IssueClientCert(t testing.TB, cn string, o certs.Options, format certs.KeyFormat, password string) certs.Files {
 	t.Helper()
-	if c.Intermediate == nil {
-		t.Fatalf("%s cluster has no CA", c.Mode)
-	}
-	client, err := c.Intermediate.IssueClient(cn, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := client.WriteFiles(c.Dir, "client-"+cn+"-"+randHex(4), format, []byte(password))
+	files, err := c.WriteClientCert(cn, o, format, password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return files
 }
 
-// WriteToken (re)writes TokenFile with a JWT for subject valid for ttl.
+// WriteClientCert issues a client certificate from the intermediate CA and
+// writes it (with the intermediate) and its key under Dir, named after cn.
+func (c *SecureCluster) WriteClientCert(cn string, o certs.Options, format certs.KeyFormat, password string) (certs.Files, error) {
+	if c.Intermediate == nil {
+		return certs.Files{}, fmt.Errorf("kafkatest: %s cluster has no CA", c.Mode)
+	}
+	client, err := c.Intermediate.IssueClient(cn, o)
+	if err != nil {
+		return certs.Files{}, err
+	}
+	return client.WriteFiles(c.Dir, "client-"+cn+"-"+randHex(4), format, []byte(password))
+}
+
+// WriteToken is WriteTokenFile failing t on error.
 func (c *SecureCluster) WriteToken(t testing.TB, subject string, ttl time.Duration) string {
 	t.Helper()
-	tok := c.JWT.Issue(subject, ttl)
-	tmp := c.TokenFile + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, c.TokenFile); err != nil {
+	tok, err := c.WriteTokenFile(subject, ttl)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// WriteTokenFile atomically (re)writes TokenFile with a JWT for subject
+// valid for ttl and returns the token.
+func (c *SecureCluster) WriteTokenFile(subject string, ttl time.Duration) (string, error) {
+	if c.JWT == nil {
+		return "", fmt.Errorf("kafkatest: %s cluster has no JWT issuer", c.Mode)
+	}
+	tok := c.JWT.Issue(subject, ttl)
+	tmp := c.TokenFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, c.TokenFile); err != nil {
+		return "", err
+	}
+	return tok, nil
 }
 
 // Stats returns what the brokers' fronts have counted so far.
@@ -318,15 +384,15 @@ func (c *SecureCluster) Stats() SecureStats {
 
 // setAWSEnv gives the default AWS credential chain the test identity and
 // keeps it away from the machine's real AWS configuration and IMDS.
-func setAWSEnv(t testing.TB) {
-	t.Setenv("AWS_ACCESS_KEY_ID", TestAWSAccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", TestAWSSecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", TestAWSRegion)
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+func setAWSEnv(setenv func(key, value string)) {
+	setenv("AWS_ACCESS_KEY_ID", TestAWSAccessKeyID)
+	setenv("AWS_SECRET_ACCESS_KEY", TestAWSSecretAccessKey)
+	setenv("AWS_SESSION_TOKEN", "")
+	setenv("AWS_REGION", TestAWSRegion)
+	setenv("AWS_PROFILE", "")
+	setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-config"))
+	setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-credentials"))
+	setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 func randHex(n int) string {

@@ -37,6 +37,10 @@ type Conn struct {
 	APIVersions *kmsg.ApiVersionsResponse
 }
 
+// ErrRoundTripAborted is wrapped by a RoundTripper whose connection closed
+// under the exchange (the client left): the exchange did not fail.
+var ErrRoundTripAborted = errors.New("connection closed during the exchange")
+
 // RoundTripper sends one request on a live connection and returns its
 // response. The proxy session implements it for re-authentication, so the
 // exchange is ordered with the client's own requests.
@@ -261,7 +265,11 @@ func (d *Dialer) Reauthenticate(ctx context.Context, broker string, rt RoundTrip
 	}
 	lifetime, err := d.exchange(ctx, broker, rt, v)
 	if err != nil {
-		d.hooks.AuthFailed(broker, d.mech.Name())
+		// A renewal cut short because the client left is not an
+		// authentication failure: don't page anyone for it.
+		if !errors.Is(err, ErrRoundTripAborted) && !errors.Is(err, context.Canceled) {
+			d.hooks.AuthFailed(broker, d.mech.Name())
+		}
 		return 0, fmt.Errorf("re-authentication: %w", err)
 	}
 	d.hooks.Reauthenticated(broker, d.mech.Name())

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -107,33 +108,81 @@ func TestNetnsIsolation(t *testing.T) {
 		defer cancel()
 		return s.run(ctx, "", bash, "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", host, port))
 	}
-	if r := dial(s.bootstrap); r.err != nil {
-		t.Fatalf("proxy %s not reachable from namespace %s:\n%s", s.bootstrap, s.ns.name, r)
+	if r := dial(s.plain.bootstrap); r.err != nil {
+		t.Fatalf("proxy %s not reachable from namespace %s:\n%s", s.plain.bootstrap, s.ns.name, r)
 	}
 	if r := dial(l.Addr().String()); r.err == nil {
 		t.Fatalf("root-namespace loopback %s reachable from namespace %s: clients could bypass the proxy", l.Addr(), s.ns.name)
 	}
-	// The demo's brokers themselves, when it prints their addresses.
-	for _, b := range s.demo.brokers {
-		if r := dial(b); r.err == nil {
-			t.Errorf("broker %s reachable from namespace %s: clients could bypass the proxy", b, s.ns.name)
+	s.checkBrokersUnreachable(t, s.plain)
+	t.Logf("namespace %s reaches the proxy at %s but not root loopback nor brokers %v", s.ns.name, s.plain.bootstrap, s.plain.demo.brokers)
+}
+
+// checkBrokersUnreachable dials the demo's brokers (when it prints their
+// addresses) from inside the namespace, which must fail.
+func (s *suite) checkBrokersUnreachable(t *testing.T, tg *target) {
+	t.Helper()
+	if s.ns == nil {
+		return
+	}
+	bash, err := exec.LookPath("bash")
+	requireTool(t, "bash", err)
+	for _, b := range tg.demo.brokers {
+		host, port, _ := net.SplitHostPort(b)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		r := s.run(ctx, "", bash, "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", host, port))
+		cancel()
+		if r.err == nil {
+			t.Errorf("%s demo's broker %s reachable from namespace %s: clients could bypass the proxy", tg.mode, b, s.ns.name)
 		}
 	}
-	t.Logf("namespace %s reaches the proxy at %s but not root loopback nor brokers %v", s.ns.name, s.bootstrap, s.demo.brokers)
 }
 
 func TestKcat(t *testing.T) {
+	kcat := lookKcat(t)
+	s := env(t)
+	kcatFlow(t, s, s.plain, kcat)
+}
+
+func lookKcat(t *testing.T) string {
 	kcat, err := exec.LookPath("kcat")
 	requireTool(t, "kcat", err)
-	s := env(t)
+	return kcat
+}
+
+// kcatErrors returns the error reports in kcat's stderr: its own
+// "% ERROR: ..." lines and librdkafka log lines of level 0-4 ("%3|...").
+// Through a healthy proxy there are none, not even transient ones.
+func kcatErrors(stderr string) []string {
+	var errs []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "ERROR") || len(line) > 2 && line[0] == '%' && line[1] >= '0' && line[1] <= '4' && line[2] == '|' {
+			errs = append(errs, line)
+		}
+	}
+	return errs
+}
+
+// kcatOK fails t if kcat failed or reported any error.
+func kcatOK(t *testing.T, what string, r result) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("kcat %s failed:\n%s", what, r)
+	}
+	if errs := kcatErrors(r.stderr); len(errs) > 0 {
+		t.Fatalf("kcat %s reported %d errors, first: %s\n%s", what, len(errs), errs[0], r)
+	}
+}
+
+// kcatFlow checks metadata and produces and consumes recordsPerTest records
+// through tg with kcat's producer, simple consumer and balanced consumer.
+func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
 	const topic, group = "e2e-kcat", "e2e-kcat-group"
 
 	// Metadata for the seeded topic must name only the proxy's listeners.
 	t.Run("metadata", func(t *testing.T) {
-		r := s.run(clientCtx(t), "", kcat, "-L", "-b", s.bootstrap, "-t", "demo", "-J", "-m", "30")
-		if r.err != nil {
-			t.Fatalf("kcat -L failed:\n%s", r)
-		}
+		r := s.run(clientCtx(t), "", kcat, "-L", "-b", tg.bootstrap, "-t", "demo", "-J", "-m", "30")
+		kcatOK(t, "-L", r)
 		var md struct {
 			Brokers []struct {
 				ID   int32  `json:"id"`
@@ -150,7 +199,7 @@ func TestKcat(t *testing.T) {
 		}
 		want := map[string]bool{}
 		for i := 0; i < 3; i++ {
-			want[net.JoinHostPort(s.listenIP, strconv.Itoa(s.basePort+i))] = true
+			want[net.JoinHostPort(s.listenIP, strconv.Itoa(tg.basePort+i))] = true
 		}
 		var got []string
 		for _, b := range md.Brokers {
@@ -167,12 +216,12 @@ func TestKcat(t *testing.T) {
 		}
 	})
 
+	// With tg.pace, the input trickles in, so the producer's connections
+	// live across several broker session lifetimes.
 	ok := t.Run("produce", func(t *testing.T) {
-		r := s.run(clientCtx(t), records(recordsPerTest), kcat, "-P", "-b", s.bootstrap, "-t", topic, "-K:",
+		r := s.runReader(clientCtx(t), newPacedReader(records(recordsPerTest), tg.pace), kcat, "-P", "-b", tg.bootstrap, "-t", topic, "-K:",
 			"-X", "acks=all", "-X", "message.timeout.ms=60000")
-		if r.err != nil {
-			t.Fatalf("kcat produce failed:\n%s", r)
-		}
+		kcatOK(t, "produce", r)
 	})
 	if !ok {
 		t.FailNow()
@@ -180,11 +229,9 @@ func TestKcat(t *testing.T) {
 
 	// Simple consumer: Metadata, ListOffsets and Fetch straight to each leader.
 	t.Run("consume", func(t *testing.T) {
-		r := s.run(clientCtx(t), "", kcat, "-C", "-b", s.bootstrap, "-t", topic, "-e", "-o", "beginning",
+		r := s.run(clientCtx(t), "", kcat, "-C", "-b", tg.bootstrap, "-t", topic, "-e", "-o", "beginning",
 			"-q", "-f", `%k:%s\n`)
-		if r.err != nil {
-			t.Fatalf("kcat consume failed:\n%s", r)
-		}
+		kcatOK(t, "consume", r)
 		tl := newTally(recordsPerTest)
 		for _, line := range strings.Split(r.stdout, "\n") {
 			tl.add(line)
@@ -196,13 +243,17 @@ func TestKcat(t *testing.T) {
 	})
 
 	// Balanced consumer: FindCoordinator, JoinGroup/SyncGroup, OffsetFetch,
-	// heartbeats. It runs until stopped, so stop it once everything arrived.
+	// heartbeats. It runs until stopped, so stop it once everything arrived
+	// (and, with tg.pace, after idling that much longer in fetch long polls).
 	t.Run("consume-group", func(t *testing.T) {
 		tl := newTally(recordsPerTest)
-		r, done := s.runUntil(clientCtx(t), func(line string) bool { tl.add(line); return tl.complete() },
-			kcat, "-b", s.bootstrap, "-G", group, "-o", "beginning", "-u", "-q", "-f", `%k:%s\n`, topic)
+		r, done := s.runUntil(clientCtx(t), tg.pace, func(line string) bool { tl.add(line); return tl.complete() },
+			kcat, "-b", tg.bootstrap, "-G", group, "-o", "beginning", "-u", "-q", "-f", `%k:%s\n`, topic)
 		if !done {
 			t.Fatalf("kcat -G did not deliver every record: %v\n%s", tl.check(), r)
+		}
+		if errs := kcatErrors(r.stderr); len(errs) > 0 {
+			t.Fatalf("kcat -G reported %d errors, first: %s\n%s", len(errs), errs[0], r)
 		}
 		if err := tl.check(); err != nil {
 			t.Fatalf("kcat -G: %v\n%s", err, r)
@@ -214,8 +265,7 @@ func TestKcat(t *testing.T) {
 // TestKcatLargeRecords sends records close to the broker's 1 MB limit, so
 // Produce requests and Fetch responses of several MB cross the proxy.
 func TestKcatLargeRecords(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	requireTool(t, "kcat", err)
+	kcat := lookKcat(t)
 	s := env(t)
 	const topic, n, size = "e2e-kcat-large", 20, 900_000
 	var in strings.Builder
@@ -225,12 +275,12 @@ func TestKcatLargeRecords(t *testing.T) {
 		fmt.Fprintf(&in, "k-%d:%s\n", i, v)
 		want[fmt.Sprintf("k-%d", i)] = len(v)
 	}
-	r := s.run(clientCtx(t), in.String(), kcat, "-P", "-b", s.bootstrap, "-t", topic, "-K:", "-X", "acks=all")
+	r := s.run(clientCtx(t), in.String(), kcat, "-P", "-b", s.plain.bootstrap, "-t", topic, "-K:", "-X", "acks=all")
 	if r.err != nil {
 		t.Fatalf("kcat produce failed:\n%s", r)
 	}
 	// %S is the value's size: compare sizes, not megabytes of output.
-	r = s.run(clientCtx(t), "", kcat, "-C", "-b", s.bootstrap, "-t", topic, "-e", "-o", "beginning", "-q", "-f", `%k:%S\n`)
+	r = s.run(clientCtx(t), "", kcat, "-C", "-b", s.plain.bootstrap, "-t", topic, "-e", "-o", "beginning", "-q", "-f", `%k:%S\n`)
 	if r.err != nil {
 		t.Fatalf("kcat consume failed:\n%s", r)
 	}
@@ -258,11 +308,15 @@ func keys(m map[string]bool) []string {
 	return ks
 }
 
-// runClientProgram runs one of clients/* and requires exit 0 and its OK line.
-func runClientProgram(t *testing.T, s *suite, name string, argv ...string) {
+// runClientProgram runs one of clients/* against tg and requires exit 0 and
+// its OK line (which the programs print only without client errors).
+func runClientProgram(t *testing.T, s *suite, tg *target, name string, argv ...string) {
 	t.Helper()
 	topic, group := "e2e-"+name, "e2e-"+name+"-group"
-	argv = append(argv, s.bootstrap, topic, strconv.Itoa(recordsPerTest), group)
+	argv = append(argv, tg.bootstrap, topic, strconv.Itoa(recordsPerTest), group)
+	if tg.pace > 0 {
+		argv = append(argv, strconv.FormatFloat(tg.pace.Seconds(), 'f', -1, 64))
+	}
 	start := time.Now()
 	r := s.run(clientCtx(t), "", argv...)
 	if r.err != nil {
@@ -274,22 +328,72 @@ func runClientProgram(t *testing.T, s *suite, name string, argv ...string) {
 	t.Log(strings.TrimSpace(lastLine(r.stdout)))
 }
 
-func TestConfluentKafkaPython(t *testing.T) {
+// The client programs, each a func that runs it against a target (and
+// skips, or fails with KAFKA_PROXY_E2E=1, when it is not installed).
+
+func confluentClient(t *testing.T, s *suite, tg *target) {
 	requireTool(t, "confluent-kafka-python (python3-confluent-kafka)", probe("", systemPython, "-c", "import confluent_kafka"))
-	s := env(t)
-	runClientProgram(t, s, "confluent", systemPython, filepath.Join(s.dir, "clients", "confluent_client.py"))
+	runClientProgram(t, s, tg, "confluent", systemPython, filepath.Join(s.dir, "clients", "confluent_client.py"))
 }
 
-func TestKafkaPython(t *testing.T) {
+func kafkaPythonClient(t *testing.T, s *suite, tg *target) {
 	requireTool(t, "kafka-python (python3-kafka)", probe("", systemPython, "-c", "import kafka"))
-	s := env(t)
-	runClientProgram(t, s, "kafkapython", systemPython, filepath.Join(s.dir, "clients", "kafkapython_client.py"))
+	runClientProgram(t, s, tg, "kafkapython", systemPython, filepath.Join(s.dir, "clients", "kafkapython_client.py"))
 }
 
-func TestKafkaJS(t *testing.T) {
+func kafkaJSClient(t *testing.T, s *suite, tg *target) {
 	node, err := exec.LookPath("node")
 	requireTool(t, "node", err)
 	requireTool(t, "kafkajs (test/e2e/node_modules)", probe(".", node, "-e", "require('kafkajs')"))
-	s := env(t)
-	runClientProgram(t, s, "kafkajs", node, filepath.Join(s.dir, "clients", "kafkajs_client.js"))
+	runClientProgram(t, s, tg, "kafkajs", node, filepath.Join(s.dir, "clients", "kafkajs_client.js"))
+}
+
+func TestConfluentKafkaPython(t *testing.T) { s := env(t); confluentClient(t, s, s.plain) }
+
+func TestKafkaPython(t *testing.T) { s := env(t); kafkaPythonClient(t, s, s.plain) }
+
+func TestKafkaJS(t *testing.T) { s := env(t); kafkaJSClient(t, s, s.plain) }
+
+// pacedReader yields its lines in batches spread evenly over d (all at
+// once when d is 0), so a producer reading it stays connected that long.
+type pacedReader struct {
+	batches [][]byte
+	start   time.Time
+	d       time.Duration
+	next    int
+	cur     []byte
+}
+
+func newPacedReader(lines string, d time.Duration) *pacedReader {
+	r := &pacedReader{d: d}
+	if d <= 0 {
+		r.batches = [][]byte{[]byte(lines)}
+		return r
+	}
+	all := strings.SplitAfter(lines, "\n")
+	n := max(1, int(d/(100*time.Millisecond)))
+	per := (len(all) + n - 1) / n
+	for i := 0; i < len(all); i += per {
+		r.batches = append(r.batches, []byte(strings.Join(all[i:min(len(all), i+per)], "")))
+	}
+	return r
+}
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.next == len(r.batches) {
+			return 0, io.EOF
+		}
+		if r.start.IsZero() {
+			r.start = time.Now()
+		}
+		if r.d > 0 {
+			time.Sleep(time.Until(r.start.Add(r.d * time.Duration(r.next) / time.Duration(len(r.batches)))))
+		}
+		r.cur = r.batches[r.next]
+		r.next++
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
 }

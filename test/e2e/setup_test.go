@@ -42,16 +42,27 @@ const (
 	recordsPerTest = 1000
 )
 
-// suite is the shared state: one demo process and one namespace per package run.
+// suite is the shared state: one namespace and one plaintext demo per
+// package run; tests of other upstream security modes start their own demos
+// (target) with the same binary, listening on the same IP.
 type suite struct {
-	dir       string // test/e2e
-	bootstrap string // host:port of the proxy's first listener
-	listenIP  string
-	basePort  int
-	ns        *netns // nil in loopback fallback mode
-	warning   string // logged by every test when set
+	dir      string // test/e2e
+	bin      string // the kafka-proxy under test
+	listenIP string
+	ns       *netns // nil in loopback fallback mode
+	warning  string // logged by every test when set
+	plain    *target
+	tmp      string
+}
+
+// target is one running `kafka-proxy demo` the clients are pointed at.
+type target struct {
+	mode      string        // --upstream-security
+	lifetime  time.Duration // --session-lifetime (0: sessions do not expire)
+	pace      time.Duration // spread each client's produce (and linger) over this long
 	demo      *demoProc
-	tmp       string
+	bootstrap string // host:port of the proxy's first listener
+	basePort  int
 }
 
 var (
@@ -75,7 +86,21 @@ func TestMain(m *testing.M) {
 
 // env returns the shared suite, setting it up on first use, so a run in which
 // every test skips (no client tools) never builds or starts anything.
+// A failed test gets the plaintext demo's output in its log.
 func env(t *testing.T) *suite {
+	t.Helper()
+	s := suiteFor(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kafka-proxy demo output (last 80 lines):\n%s", s.plain.demo.out.tail(80))
+		}
+	})
+	return s
+}
+
+// suiteFor is env for tests that start their own demo (startTarget) and log
+// its output themselves.
+func suiteFor(t *testing.T) *suite {
 	t.Helper()
 	setupOnce.Do(func() { shared, setupErr = setup() })
 	if setupErr != nil {
@@ -84,11 +109,6 @@ func env(t *testing.T) *suite {
 	if shared.warning != "" {
 		t.Log("WARNING: " + shared.warning)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kafka-proxy demo output (last 80 lines):\n%s", shared.demo.out.tail(80))
-		}
-	})
 	return shared
 }
 
@@ -106,10 +126,10 @@ func setup() (_ *suite, err error) {
 		}
 	}()
 
-	bin := os.Getenv(envBinary)
-	if bin == "" {
-		bin = filepath.Join(s.tmp, "kafka-proxy")
-		if err := buildProxy(filepath.Join(s.dir, "..", ".."), bin, raceBuild || os.Getenv(envRace) == "1"); err != nil {
+	s.bin = os.Getenv(envBinary)
+	if s.bin == "" {
+		s.bin = filepath.Join(s.tmp, "kafka-proxy")
+		if err := buildProxy(filepath.Join(s.dir, "..", ".."), s.bin, raceBuild || os.Getenv(envRace) == "1"); err != nil {
 			return nil, err
 		}
 	}
@@ -128,33 +148,51 @@ func setup() (_ *suite, err error) {
 		fmt.Fprintln(os.Stderr, "e2e: WARNING: "+s.warning)
 	}
 
-	// The port is picked before the demo binds it, so another process can
-	// take it in between: retry a few times on a failed start.
-	for attempt := 1; ; attempt++ {
-		if s.basePort, err = freePortRange(s.listenIP, 3); err != nil {
-			return nil, err
-		}
-		s.demo, err = startDemo(bin, s.listenIP, s.basePort)
-		if err == nil || attempt == 3 {
-			break
-		}
-		fmt.Fprintf(os.Stderr, "e2e: demo start attempt %d failed, retrying: %v\n", attempt, err)
-	}
-	if err != nil {
+	if s.plain, err = s.startTarget("plaintext", 0, 0); err != nil {
 		return nil, err
-	}
-	s.bootstrap = s.demo.bootstrap
-	if s.bootstrap == "" {
-		s.bootstrap = net.JoinHostPort(s.listenIP, strconv.Itoa(s.basePort))
 	}
 	return s, nil
 }
 
+// startTarget starts a demo whose brokers demand mode from the proxy, with
+// SASL sessions expiring after lifetime (0: never). Secure demos log at
+// debug level, so tests can see each connection's re-authentications.
+func (s *suite) startTarget(mode string, lifetime, pace time.Duration) (_ *target, err error) {
+	tg := &target{mode: mode, lifetime: lifetime, pace: pace}
+	var args []string
+	if mode != "plaintext" {
+		args = append(args, "--upstream-security", mode, "--log-level", "debug")
+	}
+	if lifetime > 0 {
+		args = append(args, "--session-lifetime", lifetime.String())
+	}
+	// The port is picked before the demo binds it, so another process can
+	// take it in between: retry a few times on a failed start.
+	for attempt := 1; ; attempt++ {
+		if tg.basePort, err = freePortRange(s.listenIP, 3); err != nil {
+			return nil, err
+		}
+		tg.demo, err = startDemo(s.bin, s.listenIP, tg.basePort, args...)
+		if err == nil || attempt == 3 {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "e2e: %s demo start attempt %d failed, retrying: %v\n", mode, attempt, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tg.bootstrap = tg.demo.bootstrap
+	if tg.bootstrap == "" {
+		tg.bootstrap = net.JoinHostPort(s.listenIP, strconv.Itoa(tg.basePort))
+	}
+	return tg, nil
+}
+
 func (s *suite) teardown() error {
 	var errs []error
-	if s.demo != nil {
-		errs = append(errs, s.demo.stop())
-		s.demo = nil
+	if s.plain != nil {
+		errs = append(errs, s.plain.demo.stop())
+		s.plain = nil
 	}
 	if s.ns != nil {
 		s.ns.remove()
@@ -249,14 +287,16 @@ type demoProc struct {
 	brokers   []string // the cluster's real addresses, if the demo prints them
 	exited    chan struct{}
 	waitErr   error
+	stopOnce  sync.Once
+	stopErr   error
 }
 
-func startDemo(bin, ip string, port int) (*demoProc, error) {
+func startDemo(bin, ip string, port int, extra ...string) (*demoProc, error) {
 	d := &demoProc{out: &lockedBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin, "demo",
+	d.cmd = exec.Command(bin, append([]string{"demo",
 		"--listen-ip", ip,
 		"--port", strconv.Itoa(port),
-		"--http-listen-address", "127.0.0.1:0")
+		"--http-listen-address", "127.0.0.1:0"}, extra...)...)
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	d.cmd.Stderr = d.out
 	stdout, err := d.cmd.StdoutPipe()
@@ -312,16 +352,20 @@ func startDemo(bin, ip string, port int) (*demoProc, error) {
 
 // stop sends SIGTERM and waits; the demo contract is a clean exit 0. Only if
 // it does not stop in time is its process group killed. A panic or a data
-// race report anywhere in the demo's output is an error too.
+// race report anywhere in the demo's output is an error too. Later calls
+// return the first call's result.
 func (d *demoProc) stop() error {
-	err := d.terminate()
-	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
-		if strings.Contains(d.out.String(), bad) {
-			err = errors.Join(err, fmt.Errorf("kafka-proxy demo output contains %q:\n%s", bad, d.out.String()))
-			break
+	d.stopOnce.Do(func() {
+		err := d.terminate()
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+			if strings.Contains(d.out.String(), bad) {
+				err = errors.Join(err, fmt.Errorf("kafka-proxy demo output contains %q:\n%s", bad, d.out.String()))
+				break
+			}
 		}
-	}
-	return err
+		d.stopErr = err
+	})
+	return d.stopErr
 }
 
 func (d *demoProc) terminate() error {
@@ -428,9 +472,14 @@ func (s *suite) clientCmd(ctx context.Context, argv ...string) *exec.Cmd {
 
 // run runs a client to completion (bounded by ctx) with stdin as input.
 func (s *suite) run(ctx context.Context, stdin string, argv ...string) result {
+	return s.runReader(ctx, strings.NewReader(stdin), argv...)
+}
+
+// runReader is run with stdin read from r as the client consumes it.
+func (s *suite) runReader(ctx context.Context, stdin io.Reader, argv ...string) result {
 	cmd := s.clientCmd(ctx, argv...)
 	var out, errb bytes.Buffer
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	if ctx.Err() != nil {
@@ -440,9 +489,10 @@ func (s *suite) run(ctx context.Context, stdin string, argv ...string) result {
 }
 
 // runUntil runs a client that does not stop by itself and feeds each stdout
-// line to done; once done returns true the client is sent SIGTERM (a clean
-// shutdown: a group consumer leaves its group) and, if need be, killed.
-func (s *suite) runUntil(ctx context.Context, done func(line string) bool, argv ...string) (result, bool) {
+// line to done; once done returns true and linger more has passed, the
+// client is sent SIGTERM (a clean shutdown: a group consumer leaves its
+// group) and, if need be, killed.
+func (s *suite) runUntil(ctx context.Context, linger time.Duration, done func(line string) bool, argv ...string) (result, bool) {
 	cmd := s.clientCmd(ctx, argv...)
 	var out, errb lockedBuffer
 	cmd.Stderr = &errb
@@ -461,8 +511,13 @@ func (s *suite) runUntil(ctx context.Context, done func(line string) bool, argv 
 		fmt.Fprintln(&out, line)
 		if !finished && done(line) {
 			finished = true
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 			go func() {
+				select {
+				case <-time.After(linger):
+				case <-exited:
+					return
+				}
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 				select {
 				case <-time.After(10 * time.Second):
 					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -1,19 +1,35 @@
 #!/usr/bin/env node
 // End-to-end client: kafkajs through the proxy.
 //
-// Usage: node kafkajs_client.js BOOTSTRAP TOPIC N GROUP
+// Usage: node kafkajs_client.js BOOTSTRAP TOPIC N GROUP [PACE_S]
 //
 // Produces N keyed records (key "k-i", value "v-i", acks=all), then consumes
 // the topic in consumer group GROUP from the earliest offset until every one
 // of the N values has been seen. Exits 0 only if all N arrived with matching
-// keys. kafkajs is installed into test/e2e/node_modules by
-// scripts/install-test-deps.sh.
+// keys and kafkajs logged no warning or error (it logs a dropped connection,
+// a failed request or a retry at WARN or ERROR). kafkajs is installed into
+// test/e2e/node_modules by scripts/install-test-deps.sh.
+//
+// With PACE_S > 0 the produce is spread over PACE_S seconds in acknowledged
+// batches, and the consumer keeps fetching PACE_S seconds after the last
+// record, so that connections live across several broker session lifetimes
+// (the proxy must re-authenticate under them without the client noticing).
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
 
 const NAME = 'kafkajs'
 const TIMEOUT_MS = 60000
+const BATCHES_PER_S = 10
+const sleep = ms => new Promise(resolve => setTimeout(resolve, Math.max(0, ms)))
+
+// Every WARN or ERROR kafkajs logs, printed to stderr and counted.
+const clientErrors = []
+const logCreator = () => ({ namespace, level, label, log }) => {
+  const line = `${label} [${namespace}] ${log.message} ${JSON.stringify(log)}`
+  console.error(`${NAME}: ${line}`)
+  if (level <= logLevel.WARN) clientErrors.push(line)
+}
 
 function fail (msg) {
   console.log(`${NAME}: FAIL: ${msg}`)
@@ -22,31 +38,36 @@ function fail (msg) {
 
 async function main () {
   const args = process.argv.slice(2)
-  if (args.length !== 4) {
-    console.error('usage: kafkajs_client.js BOOTSTRAP TOPIC N GROUP')
+  if (args.length !== 4 && args.length !== 5) {
+    console.error('usage: kafkajs_client.js BOOTSTRAP TOPIC N GROUP [PACE_S]')
     process.exit(2)
   }
   const [bootstrap, topic, nStr, group] = args
   const n = parseInt(nStr, 10)
+  const paceMs = args.length === 5 ? parseFloat(args[4]) * 1000 : 0
   const start = Date.now()
   const seen = new Set()
   const bad = []
-  const timer = setTimeout(() => fail(`timed out after ${TIMEOUT_MS / 1000}s (seen ${seen.size}/${n})`), TIMEOUT_MS)
+  const timeoutMs = TIMEOUT_MS + 2 * paceMs
+  const timer = setTimeout(() => fail(`timed out after ${timeoutMs / 1000}s (seen ${seen.size}/${n})`), timeoutMs)
 
   const kafka = new Kafka({
     clientId: 'kafka-proxy-e2e',
     brokers: [bootstrap],
     logLevel: logLevel.WARN,
+    logCreator,
     retry: { retries: 8 }
   })
 
   const producer = kafka.producer({ allowAutoTopicCreation: true })
   await producer.connect()
-  const batch = 100
-  for (let i = 0; i < n; i += batch) {
+  const batches = paceMs > 0 ? Math.max(1, Math.floor(paceMs / 1000 * BATCHES_PER_S)) : 10
+  const batch = Math.ceil(n / batches)
+  for (let b = 0; b * batch < n; b++) {
     const messages = []
-    for (let j = i; j < Math.min(n, i + batch); j++) messages.push({ key: `k-${j}`, value: `v-${j}` })
+    for (let j = b * batch; j < Math.min(n, (b + 1) * batch); j++) messages.push({ key: `k-${j}`, value: `v-${j}` })
     await producer.send({ topic, acks: -1, messages })
+    if (paceMs > 0) await sleep(start + (b + 1) * paceMs / batches - Date.now())
   }
   await producer.disconnect()
   const producedAt = Date.now()
@@ -66,6 +87,8 @@ async function main () {
     }
   })
   await done
+  // Keep fetching (idle long polls) across session renewals.
+  if (paceMs > 0) await sleep(paceMs)
   await consumer.disconnect()
   clearTimeout(timer)
 
@@ -73,7 +96,8 @@ async function main () {
   const missing = []
   for (let i = 0; i < n; i++) if (!seen.has(`v-${i}`)) missing.push(`v-${i}`)
   if (missing.length) fail(`consumed ${n - missing.length}/${n} distinct values; missing e.g. ${missing.slice(0, 5)}`)
-  console.log(`${NAME}: OK produced=${n} consumed=${seen.size} distinct topic=${topic} group=${group} ` +
+  if (clientErrors.length) fail(`${clientErrors.length} client warnings/errors logged, first: ${clientErrors[0]}`)
+  console.log(`${NAME}: OK produced=${n} consumed=${seen.size} distinct topic=${topic} group=${group} client_errors=0 ` +
     `produce=${((producedAt - start) / 1000).toFixed(1)}s consume=${((Date.now() - producedAt) / 1000).toFixed(1)}s`)
   process.exit(0)
 }

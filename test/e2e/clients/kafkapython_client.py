@@ -1,11 +1,18 @@
 #!/usr/bin/python3
 """End-to-end client: kafka-python through the proxy.
 
-Usage: kafkapython_client.py BOOTSTRAP TOPIC N GROUP
+Usage: kafkapython_client.py BOOTSTRAP TOPIC N GROUP [PACE_S]
 
 Produces N keyed records (key "k-i", value "v-i", acks=all), then consumes the
 topic in consumer group GROUP from the earliest offset until every one of the N
-values has been seen. Exits 0 only if all N arrived with matching keys.
+values has been seen. Exits 0 only if all N arrived with matching keys and the
+client logged no warning or error (kafka-python logs a dropped connection, a
+failed request or a retry at WARNING or above).
+
+With PACE_S > 0 the produce is spread over PACE_S seconds in flushed batches,
+and the consumer keeps polling PACE_S seconds after the last record, so that
+connections live across several broker session lifetimes (the proxy must
+re-authenticate under them without the client noticing).
 Run it with /usr/bin/python3: the Debian package python3-kafka installs the
 module for the system interpreter only.
 
@@ -23,6 +30,18 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 NAME = "kafka-python"
 TIMEOUT_S = 60.0
+BATCHES_PER_S = 10
+
+
+class ErrorCounter(logging.Handler):
+    """Counts (and keeps the first of) the client's WARNING+ log records."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(f"{record.name} {record.levelname} {record.getMessage()}")
 
 
 def fail(msg):
@@ -31,14 +50,17 @@ def fail(msg):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     bootstrap, topic, n, group = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    pace = float(sys.argv[5]) if len(sys.argv) == 6 else 0.0
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    client_errors = ErrorCounter()
+    logging.getLogger("kafka").addHandler(client_errors)
     start = time.monotonic()
-    deadline = start + TIMEOUT_S
+    deadline = start + TIMEOUT_S + 2 * pace
 
     # kafka-python 2.0.2 (Debian bookworm) asks for topic metadata with
     # Metadata v1, which has no allow_auto_topic_creation field. Apache Kafka
@@ -64,7 +86,15 @@ def main():
         request_timeout_ms=30000,
     )
     print(f"{NAME}: negotiated api_version={producer.config['api_version']}", file=sys.stderr, flush=True)
-    futures = [producer.send(topic, key=f"k-{i}".encode(), value=f"v-{i}".encode()) for i in range(n)]
+    futures = []
+    batches = max(1, int(pace * BATCHES_PER_S))
+    per_batch = -(-n // batches)
+    for b in range(batches):
+        for i in range(b * per_batch, min(n, (b + 1) * per_batch)):
+            futures.append(producer.send(topic, key=f"k-{i}".encode(), value=f"v-{i}".encode()))
+        if pace > 0:
+            producer.flush(timeout=max(1.0, deadline - time.monotonic()))
+            time.sleep(max(0.0, start + (b + 1) * pace / batches - time.monotonic()))
     producer.flush(timeout=max(1.0, deadline - time.monotonic()))
     errors = []
     for f in futures:
@@ -86,9 +116,16 @@ def main():
     )
     seen = set()
     bad = []
+    linger_until = None
     try:
-        while len(seen) < n and time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=1000)
+        while time.monotonic() < deadline:
+            if len(seen) >= n:
+                # Keep fetching (idle long polls) across session renewals.
+                if linger_until is None:
+                    linger_until = time.monotonic() + pace
+                if time.monotonic() >= linger_until:
+                    break
+            batches = consumer.poll(timeout_ms=1000 if pace == 0 else 200)
             for records in batches.values():
                 for r in records:
                     key = (r.key or b"").decode()
@@ -99,17 +136,22 @@ def main():
         if len(seen) == n and not bad:
             consumer.commit()
     finally:
+        # Closing cancels the fetch in flight, which kafka-python logs as
+        # an error ("Fetch to node N failed: Cancelled"): not the proxy's.
+        logging.getLogger("kafka").removeHandler(client_errors)
         consumer.close()
 
     if bad:
         fail(f"{len(bad)} records with mismatched key/value, first: {bad[0]}")
+    if client_errors.records:
+        fail(f"{len(client_errors.records)} client warnings/errors logged, first: {client_errors.records[0]}")
     expected = {f"v-{i}" for i in range(n)}
     if seen != expected:
         missing = sorted(expected - seen)
         fail(f"consumed {len(seen & expected)}/{n} distinct values within {TIMEOUT_S:.0f}s; "
              f"missing e.g. {missing[:5]}")
     print(f"{NAME}: OK produced={n} consumed={len(seen)} distinct topic={topic} group={group} "
-          f"produce={produced_at - start:.1f}s consume={time.monotonic() - produced_at:.1f}s", flush=True)
+          f"client_errors=0 produce={produced_at - start:.1f}s consume={time.monotonic() - produced_at:.1f}s", flush=True)
 
 
 if __name__ == "__main__":
