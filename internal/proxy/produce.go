@@ -56,7 +56,9 @@ func produceAcks(b []byte, version int16) (int16, error) {
 	return int16(binary.BigEndian.Uint16(b[off:])), nil
 }
 
-// skipTags skips a tagged-field section starting at off.
+// skipTags skips a tagged-field section starting at off, returning where
+// it ends; errShortHeader if that is beyond b, so callers may slice b
+// there.
 func skipTags(b []byte, off int) (int, error) {
 	if off > len(b) {
 		return 0, errShortHeader
@@ -80,6 +82,9 @@ func skipTags(b []byte, off int) (int, error) {
 				off += int(v)
 			}
 		}
+	}
+	if off > len(b) {
+		return 0, errShortHeader
 	}
 	return off, nil
 }

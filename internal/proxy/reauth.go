@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,37 +20,57 @@ var errSessionEnding = errors.New("session closed")
 
 // scheduleReauth renews the broker's SASL session (KIP-368) at a jittered
 // 85–95% of each lifetime, so the broker never closes the connection under
-// the client. The returned func stops the timer.
+// the client. The returned func stops renewing and waits for a renewal in
+// progress (which the end of the session's requests cancels) to finish, so
+// no goroutine outlives Run.
 func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 	if s.opts.Reauthenticate == nil || lifetime <= 0 {
 		return func() {}
 	}
-	var timer *time.Timer
+	var (
+		mu      sync.Mutex // guards timer and stopped: renewals re-arm from their own goroutine
+		timer   *time.Timer
+		stopped bool
+		running sync.WaitGroup // an armed or running renewal
+	)
 	var arm func(time.Duration)
+	renew := func() {
+		defer running.Done()
+		start := time.Now()
+		next, err := s.reauthenticate()
+		if err != nil {
+			// A renewal cut short because the session is ending (the
+			// client left, a drain, Close) is not why it ends.
+			if !errors.Is(err, errSessionEnding) && !s.queue.isClosed() {
+				s.end(fmt.Errorf("re-authentication failed: %w", err))
+			}
+			return
+		}
+		s.log.Debug("re-authenticated upstream", "took", time.Since(start), "session_lifetime", next)
+		arm(next)
+	}
 	arm = func(lifetime time.Duration) {
 		if lifetime < s.opts.MinSessionLifetime {
 			s.end(fmt.Errorf("broker session lifetime %v is shorter than the %v minimum; closing after in-flight responses so the client reconnects", lifetime, s.opts.MinSessionLifetime))
 			return
 		}
 		at := time.Duration(float64(lifetime) * (0.85 + 0.10*rand.Float64()))
-		timer = time.AfterFunc(at, func() {
-			start := time.Now()
-			next, err := s.reauthenticate()
-			if err != nil {
-				s.end(fmt.Errorf("re-authentication failed: %w", err))
-				return
-			}
-			s.log.Debug("re-authenticated upstream", "took", time.Since(start), "session_lifetime", next)
-			arm(next)
-		})
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			running.Add(1)
+			timer = time.AfterFunc(at, renew)
+		}
 	}
 	arm(lifetime)
 	return func() {
-		s.writeMu.Lock() // timer is only re-armed under a renewal
-		if timer != nil {
-			timer.Stop()
+		mu.Lock()
+		stopped = true
+		if timer != nil && timer.Stop() {
+			running.Done() // it will never run
 		}
-		s.writeMu.Unlock()
+		mu.Unlock()
+		running.Wait()
 	}
 }
 
@@ -57,12 +78,10 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 func (s *Session) reauthenticate() (time.Duration, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	select {
-	case <-s.done:
+	if s.stopping.Err() != nil {
 		return 0, errSessionEnding
-	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(s.opts.ReadTimeout, 10*time.Second))
+	ctx, cancel := context.WithTimeout(s.stopping, max(s.opts.ReadTimeout, 10*time.Second))
 	defer cancel()
 	return s.opts.Reauthenticate(ctx, s)
 }

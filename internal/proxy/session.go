@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,18 +60,30 @@ type Options struct {
 
 // Session is one proxied client connection.
 type Session struct {
-	opts     Options
-	client   net.Conn
-	up       *upstream.Conn
-	log      *slog.Logger
-	metrics  Metrics
-	clientR  *bufio.Reader
-	upR      *bufio.Reader
-	queue    *fifo
-	draining atomic.Bool
-	closeMu  sync.Once
+	opts    Options
+	client  net.Conn
+	up      *upstream.Conn
+	log     *slog.Logger
+	metrics Metrics
+	clientR *bufio.Reader
+	upR     *bufio.Reader
+	queue   *fifo
+	closeMu sync.Once
+
+	// readMu orders Drain against the request pump: a drain interrupts the
+	// pump (by a read deadline) only while it waits for a frame's first
+	// bytes, never inside a frame, so a request half read is finished,
+	// forwarded whole and answered.
+	readMu   sync.Mutex
+	draining atomic.Bool // set under readMu; read anywhere
+	idle     bool        // the request pump waits for a new frame
 
 	done chan struct{}
+	// stopping is cancelled once the session sends no more requests (the
+	// request pump ended, or Close), so a renewal in progress, which holds
+	// writeMu, gives up instead of delaying the end of the session.
+	stopping     context.Context
+	stopRequests context.CancelFunc
 
 	// writeMu is held while a request is queued and written upstream, so
 	// that re-authentication can hold client requests and send its own.
@@ -88,24 +99,20 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 	if m == nil {
 		m = nopMetrics{}
 	}
+	stopping, stopRequests := context.WithCancel(context.Background())
 	return &Session{
-		opts:    opts,
-		client:  client,
-		up:      up,
-		log:     log,
-		metrics: m,
-		clientR: bufio.NewReaderSize(client, opts.RequestBufferSize),
-		upR:     bufio.NewReaderSize(up, opts.ResponseBufferSize),
-		queue:   newFIFO(opts.MaxOpenRequests),
-		done:    make(chan struct{}),
+		opts:         opts,
+		client:       client,
+		up:           up,
+		log:          log,
+		metrics:      m,
+		clientR:      bufio.NewReaderSize(client, opts.RequestBufferSize),
+		upR:          bufio.NewReaderSize(up, opts.ResponseBufferSize),
+		queue:        newFIFO(opts.MaxOpenRequests),
+		done:         make(chan struct{}),
+		stopping:     stopping,
+		stopRequests: stopRequests,
 	}
-}
-
-// Drain stops reading new requests; responses to requests already sent
-// are still delivered, then Run returns.
-func (s *Session) Drain() {
-	s.draining.Store(true)
-	_ = s.client.SetReadDeadline(time.Now())
 }
 
 func (s *Session) isClosed() bool {
@@ -121,6 +128,7 @@ func (s *Session) isClosed() bool {
 func (s *Session) Close() {
 	s.closeMu.Do(func() {
 		s.queue.close()
+		s.stopRequests()
 		close(s.done)
 		_ = s.client.Close()
 		_ = s.up.Close()
@@ -135,23 +143,29 @@ func (s *Session) Run() error {
 	defer s.Close() // first: wakes a renewal waiting on a reply
 
 	respDone := make(chan error, 1)
-	var brokerFailedFirst atomic.Bool
+	var respFailed atomic.Bool
 	go func() {
 		err := s.pumpResponses()
 		if err != nil && !s.isClosed() {
-			brokerFailedFirst.Store(true)
+			respFailed.Store(true)
 			s.Close() // unblock the request pump: nothing more can be answered
 		}
 		respDone <- err
 	}()
 
 	reqErr := s.pumpRequests()
+	// Had responses already failed, the request pump ended only because
+	// of that (a closed socket, or a closed queue while it waited for a
+	// slot, which it reports as nil): the response side's error is why.
+	respFailedFirst := respFailed.Load()
 	s.queue.close()
-	if reqErr != nil {
-		// A bad request ends the connection now: nothing more is owed.
+	s.stopRequests()
+	if respFailedFirst || reqErr != nil {
+		// A bad request or a failed response side ends the connection
+		// now: nothing more can be delivered in order.
 		s.Close()
 		respErr := <-respDone
-		if brokerFailedFirst.Load() {
+		if respFailedFirst {
 			return respErr
 		}
 		return reqErr
@@ -159,12 +173,19 @@ func (s *Session) Run() error {
 	// The client is done (or we drain): tell the broker, deliver what is
 	// in flight, then read until the broker closes, so that closing never
 	// resets a connection holding unread data (which would discard
-	// acks=0 records still in the broker's receive queue).
+	// acks=0 records still in the broker's receive queue). writeMu waits
+	// for a renewal's write in progress (its next request fails: the queue
+	// is closed).
+	halfClosed := false
 	if cw, ok := s.up.Conn.(interface{ CloseWrite() error }); ok && !s.draining.Load() {
-		_ = cw.CloseWrite()
+		s.writeMu.Lock()
+		halfClosed = cw.CloseWrite() == nil
+		s.writeMu.Unlock()
 	}
 	respErr := <-respDone
-	if respErr == nil && !s.draining.Load() {
+	if respErr == nil && halfClosed {
+		// Without a half-close the broker has no reason to close, so
+		// there is nothing to wait for.
 		_ = s.up.SetReadDeadline(time.Now().Add(2 * time.Second))
 		_, _ = io.Copy(io.Discard, s.upR)
 	}
@@ -186,11 +207,14 @@ func (s *Session) pumpRequests() error {
 	buf := *bufp
 	first := true
 	for {
+		if !s.awaitRequest() {
+			return nil
+		}
 		prefix, err := s.clientR.Peek(4)
+		if s.requestStarted() {
+			return nil
+		}
 		if err != nil {
-			if s.draining.Load() && isTimeout(err) {
-				return nil
-			}
 			if errors.Is(err, io.EOF) && s.clientR.Buffered() == 0 {
 				return nil
 			}
@@ -268,118 +292,4 @@ func (s *Session) peekAcks(total int, version int16) (int16, error) {
 		return 0, fmt.Errorf("%w: client id and transactional id exceed %d bytes; raise --proxy-request-buffer-size", err, n)
 	}
 	return acks, err
-}
-
-// pumpResponses delivers responses to the client in request order.
-func (s *Session) pumpResponses() error {
-	bufp := s.opts.Buffers.Get()
-	defer s.opts.Buffers.Put(bufp)
-	buf := *bufp
-	for {
-		e, ok := s.queue.front()
-		if !ok {
-			return nil
-		}
-		if e.local != nil {
-			if _, err := s.client.Write(e.local); err != nil {
-				return fmt.Errorf("write response: %w", err)
-			}
-		} else if err := s.relayResponse(e, buf); err != nil {
-			return err
-		}
-		s.queue.pop()
-	}
-}
-
-// relayResponse reads one broker response for e and passes it on.
-func (s *Session) relayResponse(e inflight, buf []byte) error {
-	prefix, err := s.upR.Peek(4)
-	if err != nil {
-		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
-	}
-	size, err := wire.CheckSize(prefix, 4, s.opts.MaxFrameSize)
-	if err != nil {
-		return fmt.Errorf("%s response: %w", keyName(e.key), err)
-	}
-	if s.opts.ReadTimeout > 0 {
-		_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
-		defer s.up.SetReadDeadline(time.Time{})
-	}
-	head, err := s.upR.Peek(8)
-	if err != nil {
-		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
-	}
-	if corr := int32(uint32(head[4])<<24 | uint32(head[5])<<16 | uint32(head[6])<<8 | uint32(head[7])); corr != e.corr {
-		return fmt.Errorf("broker answered correlation id %d but the oldest request in flight is %d (%s v%d); closing rather than hand the client another request's answer", corr, e.corr, keyName(e.key), e.version)
-	}
-	total := 4 + size
-	if e.reply == nil && !rewrite.Needed(e.key, e.version) {
-		if err := forward(s.client, s.upR, s.up.Conn, total, buf); err != nil {
-			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
-		}
-		s.metrics.Response(total)
-		return nil
-	}
-	frame := make([]byte, total)
-	if _, err := io.ReadFull(s.upR, frame); err != nil {
-		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
-	}
-	headerLen := 8
-	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
-		if headerLen, err = skipTags(frame, 8); err != nil {
-			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
-		}
-	}
-	if e.reply != nil {
-		e.reply <- reply{body: frame[headerLen:]} // buffered: never blocks
-		return nil
-	}
-	body, changed, err := rewrite.Response(e.key, e.version, frame[headerLen:], s.opts.Mapper)
-	if err != nil {
-		return fmt.Errorf("rewrite %s v%d response: %w", keyName(e.key), e.version, err)
-	}
-	if changed {
-		putSize(frame, headerLen-4+len(body))
-		bufs := net.Buffers{frame[:headerLen], body}
-		_, err = bufs.WriteTo(s.client)
-		total = headerLen + len(body)
-	} else {
-		_, err = s.client.Write(frame)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s response: %w", keyName(e.key), err)
-	}
-	s.metrics.Response(total)
-	return nil
-}
-
-// forward copies one frame of n bytes (size prefix included) from r, whose
-// buffer holds its first bytes, to dst; raw is r's underlying connection,
-// read directly once the buffer is empty so large bodies bypass it.
-func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, buf []byte) error {
-	if n <= r.Size() {
-		b, err := r.Peek(n)
-		if err != nil {
-			return err
-		}
-		if _, err := dst.Write(b); err != nil {
-			return err
-		}
-		_, err = r.Discard(n)
-		return err
-	}
-	b, _ := r.Peek(r.Buffered())
-	if _, err := dst.Write(b); err != nil {
-		return err
-	}
-	k, _ := r.Discard(len(b))
-	return wire.CopyN(dst, raw, int64(n-k), buf)
-}
-
-func putSize(frame []byte, n int) {
-	frame[0], frame[1], frame[2], frame[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-}
-
-func isTimeout(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded)
 }

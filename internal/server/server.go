@@ -173,7 +173,12 @@ func (s *Server) serve(l *listener, client net.Conn) {
 	log := s.log.With("conn", s.connID.Add(1), "remote", client.RemoteAddr().String(), "listener", l.Addr().String(), "broker", l.upstream)
 	bm := s.metrics.Broker(l.upstream)
 	bm.Opened()
-	defer bm.Closed()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			bm.Closed()
+		}
+	}()
 	if tc, ok := client.(*net.TCPConn); ok {
 		if n := s.cfg.Proxy.ListenerReadBufferSize; n > 0 {
 			_ = tc.SetReadBuffer(n)
@@ -210,7 +215,18 @@ func (s *Server) serve(l *listener, client net.Conn) {
 		sess.Close()
 		return
 	}
-	err = sess.Run()
+	// The session runs on a fresh goroutine: this one's stack grew during
+	// the dial and handshakes, and an idle session should not keep that.
+	handedOff = true
+	s.wg.Add(1)
+	go s.run(sess, bm, log, start)
+}
+
+// run relays one session until it ends and logs why, once.
+func (s *Server) run(sess *proxy.Session, bm *metrics.Broker, log *slog.Logger, start time.Time) {
+	defer s.wg.Done()
+	defer bm.Closed()
+	err := sess.Run()
 	s.untrack(sess)
 	if err != nil {
 		level := slog.LevelWarn

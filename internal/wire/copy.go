@@ -12,16 +12,20 @@ const spliceMin = 64 << 10
 
 // CopyN copies exactly n bytes from src to dst. Between two plain TCP
 // sockets large bodies are spliced in the kernel; otherwise buf is used, so
-// no copy allocates.
+// no copy allocates. A source that ends early is io.ErrUnexpectedEOF on
+// either path: a frame cut short is never an orderly end of stream.
 func CopyN(dst io.Writer, src io.Reader, n int64, buf []byte) error {
 	if n <= 0 {
 		return nil
 	}
+	if len(buf) == 0 {
+		// Without a buffer the loop below could not make progress.
+		return copyN(dst, src, n)
+	}
 	if n >= spliceMin {
 		if _, ok := dst.(*net.TCPConn); ok {
 			if _, ok := src.(*net.TCPConn); ok {
-				_, err := io.CopyN(dst, src, n)
-				return err
+				return copyN(dst, src, n)
 			}
 		}
 	}
@@ -45,6 +49,15 @@ func CopyN(dst io.Writer, src io.Reader, n int64, buf []byte) error {
 		}
 	}
 	return nil
+}
+
+// copyN is io.CopyN with a short source reported as ErrUnexpectedEOF.
+func copyN(dst io.Writer, src io.Reader, n int64) error {
+	_, err := io.CopyN(dst, src, n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // BufferPool hands out fixed-size copy buffers so that sessions do not

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
+)
+
+// pumpResponses delivers responses to the client in request order.
+func (s *Session) pumpResponses() error {
+	bufp := s.opts.Buffers.Get()
+	defer s.opts.Buffers.Put(bufp)
+	buf := *bufp
+	for {
+		e, ok := s.queue.front()
+		if !ok {
+			return nil
+		}
+		if e.local != nil {
+			if _, err := s.client.Write(e.local); err != nil {
+				return fmt.Errorf("write response: %w", err)
+			}
+		} else if err := s.relayResponse(e, buf); err != nil {
+			return err
+		}
+		s.queue.pop()
+	}
+}
+
+// relayResponse reads one broker response for e and passes it on.
+func (s *Session) relayResponse(e inflight, buf []byte) error {
+	prefix, err := s.upR.Peek(4)
+	if err != nil {
+		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
+	}
+	size, err := wire.CheckSize(prefix, 4, s.opts.MaxFrameSize)
+	if err != nil {
+		return fmt.Errorf("%s response: %w", keyName(e.key), err)
+	}
+	if s.opts.ReadTimeout > 0 {
+		_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+		defer s.up.SetReadDeadline(time.Time{})
+	}
+	head, err := s.upR.Peek(8)
+	if err != nil {
+		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
+	}
+	if corr := int32(uint32(head[4])<<24 | uint32(head[5])<<16 | uint32(head[6])<<8 | uint32(head[7])); corr != e.corr {
+		return fmt.Errorf("broker answered correlation id %d but the oldest request in flight is %d (%s v%d); closing rather than hand the client another request's answer", corr, e.corr, keyName(e.key), e.version)
+	}
+	total := 4 + size
+	if e.reply == nil && !rewrite.Needed(e.key, e.version) {
+		if err := forward(s.client, s.upR, s.up.Conn, total, buf); err != nil {
+			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
+		}
+		s.metrics.Response(total)
+		return nil
+	}
+	frame := make([]byte, total)
+	if _, err := io.ReadFull(s.upR, frame); err != nil {
+		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
+	}
+	headerLen := 8
+	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
+		if headerLen, err = skipTags(frame, 8); err != nil {
+			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
+		}
+	}
+	if e.reply != nil {
+		e.reply <- reply{body: frame[headerLen:]} // buffered: never blocks
+		return nil
+	}
+	body, changed, err := rewrite.Response(e.key, e.version, frame[headerLen:], s.opts.Mapper)
+	if err != nil {
+		return fmt.Errorf("rewrite %s v%d response: %w", keyName(e.key), e.version, err)
+	}
+	if changed {
+		putSize(frame, headerLen-4+len(body))
+		bufs := net.Buffers{frame[:headerLen], body}
+		_, err = bufs.WriteTo(s.client)
+		total = headerLen + len(body)
+	} else {
+		_, err = s.client.Write(frame)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s response: %w", keyName(e.key), err)
+	}
+	s.metrics.Response(total)
+	return nil
+}
+
+// forward copies one frame of n bytes (size prefix included) from r, whose
+// buffer holds its first bytes, to dst; raw is r's underlying connection,
+// read directly once the buffer is empty so large bodies bypass it.
+func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, buf []byte) error {
+	if n <= r.Size() {
+		b, err := r.Peek(n)
+		if err != nil {
+			return err
+		}
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		_, err = r.Discard(n)
+		return err
+	}
+	b, _ := r.Peek(r.Buffered())
+	if _, err := dst.Write(b); err != nil {
+		return err
+	}
+	k, _ := r.Discard(len(b))
+	return wire.CopyN(dst, raw, int64(n-k), buf)
+}
+
+func putSize(frame []byte, n int) {
+	frame[0], frame[1], frame[2], frame[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+}
