@@ -66,6 +66,19 @@ func (q *fifo) push(e inflight) bool {
 	return true
 }
 
+// waitRoom blocks until a push would not block, so the caller can write a
+// request before queueing it: the response pump is then woken only once
+// the request is on its way, not before. Only the holder of the session's
+// write lock pushes after waitRoom, so the room cannot be taken meanwhile.
+func (q *fifo) waitRoom() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.n >= q.max && !q.closed {
+		q.notFull.Wait()
+	}
+	return !q.closed
+}
+
 // grow doubles the ring (up to max), unwrapping it so head is 0.
 func (q *fifo) grow() {
 	items := make([]inflight, min(max(2*len(q.items), 4), q.max))

@@ -11,12 +11,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 // errSessionEnding is returned to the proxy's own requests when the
 // session closes under them.
-var errSessionEnding = errors.New("session closed")
+var errSessionEnding = fmt.Errorf("session closed: %w", upstream.ErrRoundTripAborted)
 
 // scheduleReauth renews the broker's SASL session (KIP-368) at a jittered
 // 85–95% of each lifetime, so the broker never closes the connection under

@@ -13,9 +13,6 @@ import (
 
 // pumpResponses delivers responses to the client in request order.
 func (s *Session) pumpResponses() error {
-	bufp := s.opts.Buffers.Get()
-	defer s.opts.Buffers.Put(bufp)
-	buf := *bufp
 	for {
 		e, ok := s.queue.front()
 		if !ok {
@@ -25,7 +22,7 @@ func (s *Session) pumpResponses() error {
 			if _, err := s.client.Write(e.local); err != nil {
 				return fmt.Errorf("write response: %w", err)
 			}
-		} else if err := s.relayResponse(e, buf); err != nil {
+		} else if err := s.relayResponse(e); err != nil {
 			return err
 		}
 		s.queue.pop()
@@ -33,7 +30,7 @@ func (s *Session) pumpResponses() error {
 }
 
 // relayResponse reads one broker response for e and passes it on.
-func (s *Session) relayResponse(e inflight, buf []byte) error {
+func (s *Session) relayResponse(e inflight) error {
 	prefix, err := s.upR.Peek(4)
 	if err != nil {
 		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
@@ -54,8 +51,11 @@ func (s *Session) relayResponse(e inflight, buf []byte) error {
 		return fmt.Errorf("broker answered correlation id %d but the oldest request in flight is %d (%s v%d); closing rather than hand the client another request's answer", corr, e.corr, keyName(e.key), e.version)
 	}
 	total := 4 + size
+	if e.reply == nil && e.key == 1 && e.version >= 16 {
+		return s.relayFetch(e, total)
+	}
 	if e.reply == nil && !rewrite.Needed(e.key, e.version) {
-		if err := forward(s.client, s.upR, s.up.Conn, total, buf); err != nil {
+		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers); err != nil {
 			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
 		}
 		s.metrics.Response(total)
@@ -96,8 +96,10 @@ func (s *Session) relayResponse(e inflight, buf []byte) error {
 
 // forward copies one frame of n bytes (size prefix included) from r, whose
 // buffer holds its first bytes, to dst; raw is r's underlying connection,
-// read directly once the buffer is empty so large bodies bypass it.
-func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, buf []byte) error {
+// read directly once the buffer is empty so large bodies bypass it. A copy
+// buffer is taken from pool only for such bodies, so idle sessions hold
+// none.
+func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, pool *wire.BufferPool) error {
 	if n <= r.Size() {
 		b, err := r.Peek(n)
 		if err != nil {
@@ -114,7 +116,9 @@ func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, buf []byte) e
 		return err
 	}
 	k, _ := r.Discard(len(b))
-	return wire.CopyN(dst, raw, int64(n-k), buf)
+	bufp := pool.Get()
+	defer pool.Put(bufp)
+	return wire.CopyN(dst, raw, int64(n-k), *bufp)
 }
 
 func putSize(frame []byte, n int) {

@@ -202,17 +202,14 @@ func (s *Session) Run() error {
 
 // pumpRequests reads client frames and forwards them upstream.
 func (s *Session) pumpRequests() error {
-	bufp := s.opts.Buffers.Get()
-	defer s.opts.Buffers.Put(bufp)
-	buf := *bufp
 	first := true
 	for {
 		if !s.awaitRequest() {
 			return nil
 		}
 		prefix, err := s.clientR.Peek(4)
-		if s.requestStarted() {
-			return nil
+		if err != nil && s.draining.Load() {
+			return nil // interrupted between frames: nothing is owed
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && s.clientR.Buffered() == 0 {
@@ -230,9 +227,15 @@ func (s *Session) pumpRequests() error {
 		if err != nil {
 			return fmt.Errorf("request: %w", err)
 		}
-		head, err := s.clientR.Peek(12)
+		// Read as much of the frame as the buffer holds before anything
+		// goes upstream, so that a drain can still drop a request the
+		// client stalls in (nothing of it forwarded, nothing owed).
+		head, err := s.clientR.Peek(min(4+size, s.clientR.Size()))
+		if err != nil && s.draining.Load() {
+			return nil
+		}
 		if err != nil {
-			return fmt.Errorf("read request header: %w", err)
+			return fmt.Errorf("read request: %w", err)
 		}
 		h := wire.ParseRequestHeader(head[4:])
 		total := 4 + size
@@ -263,15 +266,24 @@ func (s *Session) pumpRequests() error {
 				expectResponse = false // the broker sends nothing back
 			}
 		}
+		if s.requestStarted() {
+			return nil // a drain came first; this request is left unsent
+		}
 		s.writeMu.Lock()
-		if expectResponse && !s.queue.push(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version}) {
+		if expectResponse && !s.queue.waitRoom() {
 			s.writeMu.Unlock()
 			return nil
 		}
 		if s.opts.WriteTimeout > 0 {
 			_ = s.up.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 		}
-		err = forward(s.up.Conn, s.clientR, s.client, total, buf)
+		err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers)
+		if err == nil && expectResponse {
+			// Queued after the write (room was reserved above): the
+			// response pump reads the broker only once this entry is
+			// at the front, so the order of the two does not matter.
+			s.queue.push(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version})
+		}
 		s.writeMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("forward %s v%d request: %w", keyName(h.Key), h.Version, err)

@@ -124,11 +124,11 @@ func TestFranzGoLeaderMove(t *testing.T) {
 	if _, err := admin.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	prod := franzClient(t, p, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	prod := franzClient(t, p, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	want := keyedValues(numRecords)
 	var recs []*kgo.Record
 	for k, v := range want {
-		recs = append(recs, &kgo.Record{Key: []byte(k), Value: []byte(v)})
+		recs = append(recs, &kgo.Record{Key: []byte(k), Value: []byte(v), Partition: int32(len(recs) % 3)})
 	}
 	// Ten rounds; before each, every partition's leader moves, so the
 	// producer's cached leaders are stale and the brokers answer
@@ -146,10 +146,44 @@ func TestFranzGoLeaderMove(t *testing.T) {
 		}
 	}
 
-	cons := franzClient(t, p, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// Consume while leaders keep moving: Fetch v16+ responses then carry
+	// KIP-951 node endpoints, which the proxy rewrites while streaming.
+	cons := franzClient(t, p, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxPartitionBytes(4<<10))
 	got := newSeen()
-	for got.count() < numRecords && ctx.Err() == nil {
+	for polls := 0; got.count() < numRecords && ctx.Err() == nil; polls++ {
+		if polls%3 == 0 {
+			part := int32(polls / 3 % 3)
+			if err := c.MoveTopicPartition(topic, part, (c.LeaderFor(topic, part)+1)%3); err != nil {
+				t.Fatalf("move leader: %v", err)
+			}
+		}
 		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got.add(string(r.Key), string(r.Value)) })
+	}
+	// Then, with the consumer caught up and long-polling, move each
+	// leader and produce one record there: the poll in flight at the old
+	// leader is answered NOT_LEADER_OR_FOLLOWER with the new leader's
+	// endpoint, which must arrive rewritten.
+	for i := 0; i < 6; i++ {
+		part := int32(i % 3)
+		if err := c.MoveTopicPartition(topic, part, (c.LeaderFor(topic, part)+1)%3); err != nil {
+			t.Fatalf("move leader: %v", err)
+		}
+		key := fmt.Sprintf("late-%d", i)
+		if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Partition: part}).FirstErr(); err != nil {
+			t.Fatalf("produce after move: %v", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		seenLate := false
+		for !seenLate && pctx.Err() == nil {
+			cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { seenLate = seenLate || string(r.Key) == key })
+		}
+		cancel()
+		if !seenLate {
+			t.Errorf("record %s produced after a leader move was not consumed", key)
+		}
+	}
+	if n := requestsOfVersion(t, p, 1, 16); n == 0 {
+		t.Errorf("no Fetch v16+ went through the proxy: the KIP-951 fetch path was not exercised")
 	}
 	// kfake answers OffsetForLeaderEpoch with an undefined epoch after a
 	// move, which makes clients re-read: duplicates on consume are kfake's,
@@ -161,8 +195,8 @@ func TestFranzGoLeaderMove(t *testing.T) {
 	}
 	var total int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	if total != numRecords {
-		t.Errorf("log holds %d records, want exactly %d", total, numRecords)
+	if total != numRecords+6 {
+		t.Errorf("log holds %d records, want exactly %d", total, numRecords+6)
 	}
 }
 

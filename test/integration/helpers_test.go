@@ -7,6 +7,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,13 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // requestsOf sums proxy_requests_total for one API key.
 func requestsOf(t *testing.T, p *kafkatest.Proxy, key int) float64 {
 	t.Helper()
+	return requestsOfVersion(t, p, key, 0)
+}
+
+// requestsOfVersion sums proxy_requests_total for one API key at versions
+// of at least minVersion.
+func requestsOfVersion(t *testing.T, p *kafkatest.Proxy, key, minVersion int) float64 {
+	t.Helper()
 	mfs, err := p.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +129,18 @@ func requestsOf(t *testing.T, p *kafkatest.Proxy, key int) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			keyOK, versionOK := false, false
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "api_key" && l.GetValue() == fmt.Sprint(key) {
-					sum += m.GetCounter().GetValue()
+				switch l.GetName() {
+				case "api_key":
+					keyOK = l.GetValue() == fmt.Sprint(key)
+				case "api_version":
+					v, _ := strconv.Atoi(l.GetValue())
+					versionOK = v >= minVersion
 				}
+			}
+			if keyOK && versionOK {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -1,0 +1,34 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+)
+
+// relayFetch passes a Fetch v16+ response through without buffering it:
+// its KIP-951 node endpoints sit in the body's last tagged fields, after
+// all record data, so rewrite.StreamFetch walks the body with a small
+// buffer, streams the records and rewrites the endpoints in place (the
+// length, already announced by the size prefix, never changes).
+func (s *Session) relayFetch(e inflight, total int) error {
+	head, err := s.upR.Peek(min(total, s.upR.Size()))
+	if err != nil {
+		return fmt.Errorf("read fetch response: %w", err)
+	}
+	headerLen, err := skipTags(head, 8)
+	if err != nil {
+		return fmt.Errorf("fetch response header: %w", err)
+	}
+	if _, err := s.client.Write(head[:headerLen]); err != nil {
+		return fmt.Errorf("write fetch response: %w", err)
+	}
+	_, _ = s.upR.Discard(headerLen)
+	bufp := s.opts.Buffers.Get()
+	defer s.opts.Buffers.Put(bufp)
+	if err := rewrite.StreamFetch(s.client, s.upR, s.up.Conn, total-headerLen, e.version, s.opts.Mapper, *bufp); err != nil {
+		return fmt.Errorf("relay fetch v%d response: %w", e.version, err)
+	}
+	s.metrics.Response(total)
+	return nil
+}
