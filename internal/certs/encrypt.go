@@ -63,7 +63,7 @@ func (i *Issued) EncryptedKeyPEM(format KeyFormat, password []byte) ([]byte, err
 		if len(password) == 0 {
 			return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), nil
 		}
-		//nolint:staticcheck // deliberately writing the legacy format for compatibility tests
+		//lint:ignore SA1019 deliberately writing the legacy format, to test that the proxy reads it
 		block, err := x509.EncryptPEMBlock(rand.Reader, typ, der, password, x509.PEMCipherAES256)
 		if err != nil {
 			return nil, err

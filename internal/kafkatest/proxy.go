@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
@@ -159,4 +160,53 @@ func (b *LogBuffer) WaitFor(d time.Duration, parts ...string) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return b.Contains(parts...)
+}
+
+// Client is a franz-go client that can reach only the proxy's listeners;
+// it is closed when the test ends.
+func (p *Proxy) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	opts = append([]kgo.Opt{
+		kgo.SeedBrokers(p.Bootstrap),
+		kgo.Dialer(p.DialContext),
+		kgo.RetryTimeout(30 * time.Second),
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// MetricSum adds up the proxy's metric name over the series whose labels
+// match (every series if match is nil).
+func (p *Proxy) MetricSum(t testing.TB, name string, match func(labels map[string]string) bool) float64 {
+	t.Helper()
+	mfs, err := p.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if match != nil && !match(labels) {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -122,7 +122,8 @@ func TestKeyVersionLabels(t *testing.T) {
 
 func TestBrokerCached(t *testing.T) {
 	m := New(prometheus.NewRegistry())
-	if m.Broker("a:1") != m.Broker("a:1") {
+	first := m.Broker("a:1")
+	if m.Broker("a:1") != first {
 		t.Error("Broker returns a new value for a known broker")
 	}
 	if m.Broker("a:1") == m.Broker("b:1") {

@@ -62,12 +62,11 @@ func parseKeyBlock(block *pem.Block, password []byte) (crypto.Signer, error) {
 			return nil, fmt.Errorf("encrypted PKCS#8 key: %w", err)
 		}
 		return parseDER("PRIVATE KEY", plain)
-	//nolint:staticcheck // legacy PEM encryption is insecure but still in the field
-	case x509.IsEncryptedPEMBlock(block):
+	case isLegacyEncrypted(block):
 		if len(password) == 0 {
 			return nil, ErrKeyPasswordRequired
 		}
-		//nolint:staticcheck // see above
+		//lint:ignore SA1019 legacy PEM encryption is insecure, but keys in the field use it (issue 3)
 		plain, err := x509.DecryptPEMBlock(block, password)
 		if errors.Is(err, x509.IncorrectPasswordError) {
 			return nil, ErrIncorrectKeyPassword
@@ -176,4 +175,12 @@ func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no CERTIFICATE block found")
 	}
 	return certs, nil
+}
+
+// isLegacyEncrypted reports an RFC 1423 "Proc-Type: 4,ENCRYPTED" block.
+// The format is insecure (unauthenticated CBC) and deprecated in Go, but
+// operators still have such keys, so the proxy reads them.
+func isLegacyEncrypted(block *pem.Block) bool {
+	//lint:ignore SA1019 see above: reading the legacy format on purpose
+	return x509.IsEncryptedPEMBlock(block)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
 )
 
 // fakeBroker is a scripted Kafka peer for behaviour kfake cannot produce
@@ -73,32 +75,13 @@ func (b *fakeBroker) serve() {
 	}
 }
 
-// readFrame reads one size-prefixed frame and returns it without the size.
-func readFrame(r io.Reader) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint32(size[:]))
-	_, err := io.ReadFull(r, b)
-	return b, err
-}
+func readFrame(r io.Reader) ([]byte, error) { return kafkatest.ReadFrame(r) }
 
-func withSize(b []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
-}
+func withSize(b []byte) []byte { return kafkatest.WithSize(b) }
 
-// requestFrame encodes req as a full request frame (size prefix included).
+// requestFrame encodes req as a full request frame with client id "test".
 func requestFrame(req kmsg.Request, corr int32) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "test"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	return withSize(req.AppendTo(b))
+	return kafkatest.RequestFrame(req, corr, "test")
 }
 
 // responseBody encodes resp with its header (correlation id and, for

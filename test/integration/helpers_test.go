@@ -37,18 +37,7 @@ func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*kafka
 
 // franzClient is a franz-go client that can only reach the proxy.
 func franzClient(t *testing.T, p *kafkatest.Proxy, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	opts = append([]kgo.Opt{
-		kgo.SeedBrokers(p.Bootstrap),
-		kgo.Dialer(p.DialContext),
-		kgo.RetryTimeout(30 * time.Second),
-	}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return p.Client(t, opts...)
 }
 
 // keyedValues is the set every test produces: key k-i, value v-i.
@@ -119,30 +108,8 @@ func requestsOf(t *testing.T, p *kafkatest.Proxy, key int) float64 {
 // of at least minVersion.
 func requestsOfVersion(t *testing.T, p *kafkatest.Proxy, key, minVersion int) float64 {
 	t.Helper()
-	mfs, err := p.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != "proxy_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			keyOK, versionOK := false, false
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "api_key":
-					keyOK = l.GetValue() == fmt.Sprint(key)
-				case "api_version":
-					v, _ := strconv.Atoi(l.GetValue())
-					versionOK = v >= minVersion
-				}
-			}
-			if keyOK && versionOK {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return p.MetricSum(t, "proxy_requests_total", func(l map[string]string) bool {
+		v, _ := strconv.Atoi(l["api_version"])
+		return l["api_key"] == strconv.Itoa(key) && v >= minVersion
+	})
 }

@@ -176,7 +176,7 @@ func TestBrokerKilledDuringProduce(t *testing.T) {
 	victimAddr := k.ListenAddrs()[victim]
 
 	var hooks clientErrors
-	var clientLog syncBuffer
+	var clientLog kafkatest.LogBuffer
 	cl := proxyClient(t, p,
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),

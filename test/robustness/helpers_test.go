@@ -8,7 +8,6 @@ package robustness
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -53,18 +52,7 @@ func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*kafka
 
 // proxyClient is a franz-go client that can reach only the proxy.
 func proxyClient(t *testing.T, p *kafkatest.Proxy, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	opts = append([]kgo.Opt{
-		kgo.SeedBrokers(p.Bootstrap),
-		kgo.Dialer(p.DialContext),
-		kgo.RetryTimeout(30 * time.Second),
-	}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return p.Client(t, opts...)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -73,34 +61,14 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// requestFrame encodes req as a full request frame (size prefix included)
-// with client id "robust".
+// requestFrame encodes req as a full request frame with client id "robust".
 func requestFrame(req kmsg.Request, corr int32) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = binary.BigEndian.AppendUint16(b, 6)
-	b = append(b, "robust"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	return withSize(req.AppendTo(b))
+	return kafkatest.RequestFrame(req, corr, "robust")
 }
 
-func withSize(b []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
-}
+func withSize(b []byte) []byte { return kafkatest.WithSize(b) }
 
-// readFrame reads one size-prefixed frame and returns it without the size.
-func readFrame(r io.Reader) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint32(size[:]))
-	_, err := io.ReadFull(r, b)
-	return b, err
-}
+func readFrame(r io.Reader) ([]byte, error) { return kafkatest.ReadFrame(r) }
 
 // apiVersionsFrame is a complete ApiVersions v3 request.
 func apiVersionsFrame(corr int32) []byte {

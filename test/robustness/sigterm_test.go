@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
 )
 
 // buildProxy builds the kafka-proxy binary into dir.
@@ -51,24 +52,6 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSIGTERMDuringLoad runs the real kafka-proxy binary in front of an
 // in-process cluster, produces through it with an idempotent acks=all
 // franz-go producer, and sends SIGTERM mid-run. The process must exit 0
@@ -92,7 +75,7 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 		listen = append(listen, l)
 		args = append(args, "--bootstrap-server-mapping", b+","+l)
 	}
-	var out syncBuffer
+	var out kafkatest.LogBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

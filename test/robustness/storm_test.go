@@ -214,28 +214,10 @@ func raiseNoFile(t *testing.T, n uint64) {
 // openConnections is the proxy_opened_connections gauge summed over
 // brokers.
 func openConnections(t *testing.T, p *kafkatest.Proxy) float64 {
-	return metricSum(t, p, "proxy_opened_connections")
+	return p.MetricSum(t, "proxy_opened_connections", nil)
 }
 
 // acceptedConnections is proxy_connections_total summed over brokers.
 func acceptedConnections(t *testing.T, p *kafkatest.Proxy) float64 {
-	return metricSum(t, p, "proxy_connections_total")
-}
-
-func metricSum(t *testing.T, p *kafkatest.Proxy, name string) float64 {
-	t.Helper()
-	mfs, err := p.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return sum
+	return p.MetricSum(t, "proxy_connections_total", nil)
 }
