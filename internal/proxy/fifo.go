@@ -26,50 +26,64 @@ type reply struct {
 // idle connection costs a few bytes rather than a channel of
 // max-open-requests entries, and a busy one that never empties does not
 // grow with every request it ever sent.
+//
+// It also decides, under its mutex, when a responder (the goroutine that
+// delivers responses) runs: exactly while entries are queued. push reports
+// that one must start when it makes the queue non-empty with none running;
+// next tells the running one to stop when the queue is empty. So no entry
+// is ever without a responder, two never run at once, and an idle
+// connection has none (nor its buffer).
 type fifo struct {
-	mu       sync.Mutex
-	notEmpty sync.Cond
-	notFull  sync.Cond
-	items    []inflight // ring; len(items) is its capacity
-	head     int        // index of the oldest entry
-	n        int        // entries in flight
-	max      int
-	closed   bool
+	mu         sync.Mutex
+	notFull    sync.Cond
+	stopped    sync.Cond  // a responder stopped
+	items      []inflight // ring; len(items) is its capacity
+	head       int        // index of the oldest entry
+	n          int        // entries in flight
+	max        int
+	closed     bool
+	responding bool  // a responder runs
+	err        error // the first error a responder stopped with
+	// onIdle runs under mu when a responder stops because the queue is
+	// empty, while it still owns the response side (to pool its buffer).
+	onIdle func()
 }
 
 // newFIFO makes a queue for limit requests in flight (at least one).
 func newFIFO(limit int) *fifo {
 	q := &fifo{max: max(limit, 1)}
-	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
+	q.stopped.L = &q.mu
 	return q
 }
 
 // push appends e, blocking while max requests are in flight (backpressure
-// on the client, as a broker's max.in.flight would be). It returns false if
-// the queue was closed.
-func (q *fifo) push(e inflight) bool {
+// on the client, as a broker's max.in.flight would be). ok is false if the
+// queue was closed; start is true if the caller must start a responder,
+// which then owns the response side until next returns false.
+func (q *fifo) push(e inflight) (ok, start bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.n >= q.max && !q.closed {
 		q.notFull.Wait()
 	}
 	if q.closed {
-		return false
+		return false, false
 	}
 	if q.n == len(q.items) {
 		q.grow()
 	}
 	q.items[(q.head+q.n)%len(q.items)] = e
 	q.n++
-	q.notEmpty.Signal()
-	return true
+	start = !q.responding
+	q.responding = true
+	return true, start
 }
 
 // waitRoom blocks until a push would not block, so the caller can write a
-// request before queueing it: the response pump is then woken only once
-// the request is on its way, not before. Only the holder of the session's
-// write lock pushes after waitRoom, so the room cannot be taken meanwhile.
+// request before queueing it: the response side learns of a request only
+// once it is on its way. Only the holder of the session's write lock
+// pushes after waitRoom, so the room cannot be taken meanwhile.
 func (q *fifo) waitRoom() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -88,32 +102,59 @@ func (q *fifo) grow() {
 	q.items, q.head = items, 0
 }
 
-// front returns the oldest entry without removing it, blocking until there
-// is one, so that it keeps counting against max until its response has been
-// delivered. ok is false once the queue is closed and empty.
-func (q *fifo) front() (e inflight, ok bool) {
+// next is the responder's step: it removes the entry just delivered (if
+// done), then returns the oldest one without removing it, so that it keeps
+// counting against max until its response has been delivered. ok is false
+// once the queue is empty: the responder must then stop (onIdle has run),
+// and the next push starts a new one.
+func (q *fifo) next(done bool) (e inflight, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.n == 0 && !q.closed {
-		q.notEmpty.Wait()
+	if done {
+		// The slot is cleared so that a local response or reply
+		// channel is not kept alive.
+		q.items[q.head] = inflight{}
+		q.head = (q.head + 1) % len(q.items)
+		q.n--
+		// Both pushers (the request pump and a renewal) may wait; wake
+		// them all rather than reason about which one a signal reaches.
+		q.notFull.Broadcast()
 	}
 	if q.n == 0 {
+		if q.onIdle != nil {
+			q.onIdle()
+		}
+		q.responding = false
+		q.stopped.Broadcast()
 		return inflight{}, false
 	}
 	return q.items[q.head], true
 }
 
-// pop removes the oldest entry once its response is delivered. The slot is
-// cleared so that a local response or reply channel is not kept alive.
-func (q *fifo) pop() {
+// fail stops the responder with err: the queue closes, so no push starts
+// another, and what is left in it is never answered.
+func (q *fifo) fail(err error) {
+	q.mu.Lock()
+	if q.err == nil {
+		q.err = err
+	}
+	q.closed = true
+	q.responding = false
+	q.mu.Unlock()
+	q.stopped.Broadcast()
+	q.notFull.Broadcast()
+}
+
+// wait blocks until no responder runs, and returns the first error one
+// stopped with. After close, none can start again, so a nil error means
+// every entry queued was delivered.
+func (q *fifo) wait() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items[q.head] = inflight{}
-	q.head = (q.head + 1) % len(q.items)
-	q.n--
-	// Both pushers (the request pump and a renewal) may wait; wake them
-	// all rather than reason about which one a signal reaches.
-	q.notFull.Broadcast()
+	for q.responding {
+		q.stopped.Wait()
+	}
+	return q.err
 }
 
 // len is the number of requests in flight.
@@ -131,11 +172,11 @@ func (q *fifo) isClosed() bool {
 	return q.closed
 }
 
-// close wakes every waiter; front still returns what is queued.
+// close fails every push from now on and wakes pushers waiting for room;
+// a running responder still delivers what is queued.
 func (q *fifo) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	q.notEmpty.Broadcast()
 	q.notFull.Broadcast()
 }

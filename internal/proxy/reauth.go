@@ -122,7 +122,7 @@ func (s *Session) RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Respons
 	putSize(frame, len(frame)-4)
 
 	ch := make(chan reply, 1)
-	if !s.queue.push(inflight{corr: corr, key: req.Key(), version: req.GetVersion(), reply: ch}) {
+	if !s.enqueue(inflight{corr: corr, key: req.Key(), version: req.GetVersion(), reply: ch}) {
 		return nil, errSessionEnding
 	}
 	if s.opts.WriteTimeout > 0 {

@@ -11,22 +11,37 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
-// pumpResponses delivers responses to the client in request order.
-func (s *Session) pumpResponses() error {
-	for {
-		e, ok := s.queue.front()
-		if !ok {
-			return nil
-		}
-		if e.local != nil {
-			if _, err := s.client.Write(e.local); err != nil {
-				return fmt.Errorf("write response: %w", err)
+// respondLoop is the responder: it delivers responses to the client in
+// request order while any are queued. enqueue starts it when a request
+// finds none running; it stops when the queue is empty (see fifo), so an
+// idle session has no goroutine and no buffer on the response side.
+func (s *Session) respondLoop() {
+	e, ok := s.queue.next(false)
+	for ok {
+		if err := s.deliver(e); err != nil {
+			if !s.isClosed() {
+				// Set before Close, which ends the request pump: Run
+				// then knows this error is the cause.
+				s.respFailed.Store(true)
 			}
-		} else if err := s.relayResponse(e); err != nil {
-			return err
+			s.Close() // unblock the request pump: nothing more can be answered
+			s.queue.fail(err)
+			return
 		}
-		s.queue.pop()
+		e, ok = s.queue.next(true)
 	}
+}
+
+// deliver passes on the response for e.
+func (s *Session) deliver(e inflight) error {
+	if e.local != nil {
+		if _, err := s.client.Write(e.local); err != nil {
+			return fmt.Errorf("write response: %w", err)
+		}
+		return nil
+	}
+	s.responseReader()
+	return s.relayResponse(e)
 }
 
 // relayResponse reads one broker response for e and passes it on.

@@ -1,7 +1,9 @@
 // Package proxy relays one client connection to one broker connection:
 // two pumps (requests up, responses down) joined by a bounded in-flight
-// FIFO. Only frames that need a rewrite are decoded; everything else is
-// streamed with bounded buffers.
+// FIFO. The response pump runs only while requests are in flight, and
+// read buffers are held only while a frame passes, so an idle connection
+// costs one goroutine and no buffer. Only frames that need a rewrite are
+// decoded; everything else is streamed with bounded buffers.
 package proxy
 
 import (
@@ -50,6 +52,10 @@ type Options struct {
 	Acks0Disabled bool
 	Mapper        rewrite.Mapper
 	Buffers       *wire.BufferPool
+	// RequestReaders and ResponseReaders lend the sessions their read
+	// buffers (RequestBufferSize and ResponseBufferSize bytes) while a
+	// frame passes; nil gives each session its own pool.
+	RequestReaders, ResponseReaders *ReaderPool
 	// Reauthenticate, if set, renews the upstream SASL session (KIP-368)
 	// over the session's own pipeline and returns the next lifetime.
 	Reauthenticate func(ctx context.Context, rt upstream.RoundTripper) (time.Duration, error)
@@ -65,10 +71,21 @@ type Session struct {
 	up      *upstream.Conn
 	log     *slog.Logger
 	metrics Metrics
-	clientR *bufio.Reader
-	upR     *bufio.Reader
 	queue   *fifo
 	closeMu sync.Once
+
+	// The two read buffers are held only while a frame passes: an idle
+	// session waits on the client reading into pre, a few bytes inside
+	// the session, and has no responder (see fifo), so it holds neither.
+	clientR  *bufio.Reader // request pump's; nil between frames
+	pre      prefixReader  // where clientR starts reading a frame
+	upR      *bufio.Reader // the responder's; nil while the queue is empty
+	reqBufs  *ReaderPool   // RequestBufferSize readers
+	respBufs *ReaderPool   // ResponseBufferSize readers
+	// respond is s.respondLoop, made once: a go statement of a method
+	// value would allocate a closure for every burst of requests.
+	respond    func()
+	respFailed atomic.Bool // the responder failed while the session was open
 
 	// readMu orders Drain against the request pump: a drain interrupts the
 	// pump (by a read deadline) only while it waits for a frame's first
@@ -99,20 +116,30 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 	if m == nil {
 		m = nopMetrics{}
 	}
+	if opts.RequestReaders == nil {
+		opts.RequestReaders = NewReaderPool(opts.RequestBufferSize)
+	}
+	if opts.ResponseReaders == nil {
+		opts.ResponseReaders = NewReaderPool(opts.ResponseBufferSize)
+	}
 	stopping, stopRequests := context.WithCancel(context.Background())
-	return &Session{
+	s := &Session{
 		opts:         opts,
 		client:       client,
 		up:           up,
 		log:          log,
 		metrics:      m,
-		clientR:      bufio.NewReaderSize(client, opts.RequestBufferSize),
-		upR:          bufio.NewReaderSize(up, opts.ResponseBufferSize),
+		pre:          prefixReader{conn: client},
+		reqBufs:      opts.RequestReaders,
+		respBufs:     opts.ResponseReaders,
 		queue:        newFIFO(opts.MaxOpenRequests),
 		done:         make(chan struct{}),
 		stopping:     stopping,
 		stopRequests: stopRequests,
 	}
+	s.respond = s.respondLoop
+	s.queue.onIdle = s.releaseResponseReader
+	return s
 }
 
 func (s *Session) isClosed() bool {
@@ -136,35 +163,26 @@ func (s *Session) Close() {
 }
 
 // Run relays until the client or the broker closes, an error occurs or
-// the session is drained. It returns nil for an orderly end.
+// the session is drained. It returns nil for an orderly end. Requests are
+// read on the calling goroutine; responses are delivered by a responder
+// goroutine that runs only while requests are in flight (see fifo).
 func (s *Session) Run() error {
 	stopReauth := s.scheduleReauth(s.up.SessionLifetime)
 	defer stopReauth()
 	defer s.Close() // first: wakes a renewal waiting on a reply
 
-	respDone := make(chan error, 1)
-	var respFailed atomic.Bool
-	go func() {
-		err := s.pumpResponses()
-		if err != nil && !s.isClosed() {
-			respFailed.Store(true)
-			s.Close() // unblock the request pump: nothing more can be answered
-		}
-		respDone <- err
-	}()
-
 	reqErr := s.pumpRequests()
 	// Had responses already failed, the request pump ended only because
 	// of that (a closed socket, or a closed queue while it waited for a
 	// slot, which it reports as nil): the response side's error is why.
-	respFailedFirst := respFailed.Load()
+	respFailedFirst := s.respFailed.Load()
 	s.queue.close()
 	s.stopRequests()
 	if respFailedFirst || reqErr != nil {
 		// A bad request or a failed response side ends the connection
 		// now: nothing more can be delivered in order.
 		s.Close()
-		respErr := <-respDone
+		respErr := s.queue.wait()
 		if respFailedFirst {
 			return respErr
 		}
@@ -182,13 +200,19 @@ func (s *Session) Run() error {
 		halfClosed = cw.CloseWrite() == nil
 		s.writeMu.Unlock()
 	}
-	respErr := <-respDone
+	// The queue is closed, so no responder starts after this returns.
+	respErr := s.queue.wait()
 	if respErr == nil && halfClosed {
 		// Without a half-close the broker has no reason to close, so
 		// there is nothing to wait for.
 		_ = s.up.SetReadDeadline(time.Now().Add(2 * time.Second))
-		_, _ = io.Copy(io.Discard, s.upR)
+		var rest io.Reader = s.up
+		if s.upR != nil {
+			rest = s.upR // bytes the broker sent beyond the last response
+		}
+		_, _ = io.Copy(io.Discard, rest)
 	}
+	s.dropResponseReader()
 	if err := s.ended(); err != nil {
 		return err
 	}
@@ -200,12 +224,38 @@ func (s *Session) Run() error {
 	return respErr
 }
 
+// enqueue queues e and starts a responder if none runs; false if the
+// queue is closed.
+func (s *Session) enqueue(e inflight) bool {
+	ok, start := s.queue.push(e)
+	if start {
+		go s.respond()
+	}
+	return ok
+}
+
 // pumpRequests reads client frames and forwards them upstream.
 func (s *Session) pumpRequests() error {
+	defer s.releaseRequestReader()
 	first := true
 	for {
 		if !s.awaitRequest() {
 			return nil
+		}
+		if s.clientR != nil && s.clientR.Buffered() == 0 {
+			s.releaseRequestReader()
+		}
+		if s.clientR == nil {
+			// Wait for the next frame without a buffer: an idle
+			// client costs only pre.
+			if err := s.pre.fill(); err != nil {
+				if s.draining.Load() || errors.Is(err, io.EOF) {
+					return nil // between frames: nothing is owed
+				}
+				return fmt.Errorf("read request: %w", err)
+			}
+			s.clientR = s.reqBufs.get()
+			s.clientR.Reset(&s.pre)
 		}
 		prefix, err := s.clientR.Peek(4)
 		if err != nil && s.draining.Load() {
@@ -248,7 +298,7 @@ func (s *Session) pumpRequests() error {
 			if _, err := s.clientR.Discard(total); err != nil {
 				return fmt.Errorf("read request: %w", err)
 			}
-			if !s.queue.push(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) {
+			if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) {
 				return nil
 			}
 			continue
@@ -280,9 +330,9 @@ func (s *Session) pumpRequests() error {
 		err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers)
 		if err == nil && expectResponse {
 			// Queued after the write (room was reserved above): the
-			// response pump reads the broker only once this entry is
-			// at the front, so the order of the two does not matter.
-			s.queue.push(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version})
+			// responder reads the broker only once this entry is at
+			// the front, so the order of the two does not matter.
+			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version})
 		}
 		s.writeMu.Unlock()
 		if err != nil {

@@ -87,6 +87,8 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
 		Mapper:             s.topo,
 		Buffers:            wire.NewBufferPool(32 << 10),
+		RequestReaders:     proxy.NewReaderPool(max(cfg.Proxy.RequestBufferSize, 64)),
+		ResponseReaders:    proxy.NewReaderPool(max(cfg.Proxy.ResponseBufferSize, 64)),
 		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
 	}
 	return s, nil

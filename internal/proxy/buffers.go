@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"sync"
+)
+
+// ReaderPool holds read buffers of one size between frames, shared by
+// every session of a server: a connection holds a buffer only while a
+// frame passes, so idle connections, usually the most, cost none.
+type ReaderPool struct{ pool sync.Pool }
+
+// NewReaderPool makes a pool of size-byte readers.
+func NewReaderPool(size int) *ReaderPool {
+	p := &ReaderPool{}
+	p.pool.New = func() any { return bufio.NewReaderSize(nil, size) }
+	return p
+}
+
+func (p *ReaderPool) get() *bufio.Reader  { return p.pool.Get().(*bufio.Reader) }
+func (p *ReaderPool) put(r *bufio.Reader) { p.pool.Put(r) }
+
+// prefixSize is how much of a frame the request pump reads before it takes
+// a buffer: the size prefix. It must not exceed bufio's minimum size (16),
+// so that a fresh reader's first fill takes all of it.
+const prefixSize = 4
+
+// prefixReader hands out the first bytes of a frame, read while the
+// session held no buffer, and then reads on from the connection.
+type prefixReader struct {
+	buf    [prefixSize]byte
+	off, n int
+	conn   net.Conn
+}
+
+// fill blocks until the connection has the next bytes and keeps them; an
+// error means none came.
+func (p *prefixReader) fill() error {
+	p.off, p.n = 0, 0
+	for {
+		n, err := p.conn.Read(p.buf[:])
+		if n > 0 {
+			p.n = n
+			return nil // an error recurs on the next read
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if p.off < p.n {
+		k := copy(b, p.buf[p.off:p.n])
+		p.off += k
+		return k, nil
+	}
+	return p.conn.Read(b)
+}
+
+// releaseRequestReader pools the request pump's reader; what it still
+// buffered is dropped.
+func (s *Session) releaseRequestReader() {
+	if s.clientR != nil {
+		s.clientR.Reset(nil)
+		s.reqBufs.put(s.clientR)
+		s.clientR = nil
+	}
+}
+
+// responseReader is the responder's reader of the broker connection,
+// taken from the pool when a burst of responses starts.
+func (s *Session) responseReader() *bufio.Reader {
+	if s.upR == nil {
+		s.upR = s.respBufs.get()
+		s.upR.Reset(s.up)
+	}
+	return s.upR
+}
+
+// releaseResponseReader pools the responder's reader when the queue
+// empties (fifo.onIdle, under the queue's lock while the responder still
+// owns it). A broker sends nothing unasked, so it is empty then, except
+// when the next response arrived before its request was queued: the
+// reader then stays for the next responder.
+func (s *Session) releaseResponseReader() {
+	if s.upR != nil && s.upR.Buffered() == 0 {
+		s.dropResponseReader()
+	}
+}
+
+// dropResponseReader pools the response reader, dropping what it holds.
+func (s *Session) dropResponseReader() {
+	if s.upR != nil {
+		s.upR.Reset(nil)
+		s.respBufs.put(s.upR)
+		s.upR = nil
+	}
+}
