@@ -22,9 +22,11 @@ func (p *ReaderPool) get() *bufio.Reader  { return p.pool.Get().(*bufio.Reader) 
 func (p *ReaderPool) put(r *bufio.Reader) { p.pool.Put(r) }
 
 // prefixSize is how much of a frame the request pump reads before it takes
-// a buffer: the size prefix. It must not exceed bufio's minimum size (16),
-// so that a fresh reader's first fill takes all of it.
-const prefixSize = 4
+// a buffer: enough for the size prefix and, usually, a whole small request
+// (a Fetch or Metadata), so the buffer's first fill costs no extra read.
+// Sessions' request buffers are at least this big (see New), so that the
+// first fill always takes all of it.
+const prefixSize = 64
 
 // prefixReader hands out the first bytes of a frame, read while the
 // session held no buffer, and then reads on from the connection.

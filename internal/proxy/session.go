@@ -116,6 +116,7 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 	if m == nil {
 		m = nopMetrics{}
 	}
+	opts.RequestBufferSize = max(opts.RequestBufferSize, prefixSize)
 	if opts.RequestReaders == nil {
 		opts.RequestReaders = NewReaderPool(opts.RequestBufferSize)
 	}
