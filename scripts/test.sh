@@ -21,7 +21,12 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test -race"
 export KAFKA_PROXY_E2E=1 KAFKA_PROXY_E2E_REQUIRE_NETNS=${KAFKA_PROXY_E2E_REQUIRE_NETNS:-1}
-go test -race -count=1 -timeout 20m ./...
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+go test -race -count=1 -timeout 20m ./... 2>&1 | tee "$log"
 
 echo "== fuzz smoke (${FUZZTIME:=5s} per target)"
 bash scripts/fuzz.sh "$FUZZTIME"
+
+# One closing line for CI: test packages that passed and failed.
+echo "packages: $(grep -c '^ok' "$log") passed, $(grep -c '^FAIL' "$log") failed"
