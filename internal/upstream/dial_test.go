@@ -397,3 +397,22 @@ func TestPasswordSources(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSMSKIAMRegionFromFlag: behind a tunnel the broker's name carries
+// no region, and --sasl-aws-region alone must be enough to sign.
+func TestAWSMSKIAMRegionFromFlag(t *testing.T) {
+	c := kafkatest.StartSecureCluster(t, kafkatest.MSKIAM, kafkatest.WithBrokers(1))
+	t.Setenv("AWS_REGION", "") // only the configured region is left
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	if c.Kafka.SASL.AWS.Region == "" {
+		t.Fatal("kit did not configure a region")
+	}
+	d, _, _ := newDialer(t, c.Kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := d.Dial(ctx, c.Addrs[0])
+	if err != nil {
+		t.Fatalf("Dial with the region from config only: %v", err)
+	}
+	conn.Close()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -97,6 +98,15 @@ func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func()
 		}
 		if _, err := creds.Retrieve(ctx); err != nil {
 			return nil, fmt.Errorf("aws credentials: %w", err)
+		}
+		// franz-go signs for the region in an *.amazonaws.com broker
+		// name, else for AWS_REGION. Behind a tunnel or private DNS the
+		// name has none, so --sasl-aws-region must reach the signer
+		// through the environment (never overriding an explicit one).
+		if cfg.AWS.Region != "" && os.Getenv("AWS_REGION") == "" {
+			if err := os.Setenv("AWS_REGION", cfg.AWS.Region); err != nil {
+				return nil, fmt.Errorf("aws region: %w", err)
+			}
 		}
 		return saslaws.ManagedStreamingIAM(func(ctx context.Context) (saslaws.Auth, error) {
 			c, err := creds.Retrieve(ctx)
