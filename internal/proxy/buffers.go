@@ -76,7 +76,7 @@ func (s *Session) releaseRequestReader() {
 func (s *Session) responseReader() *bufio.Reader {
 	if s.upR == nil {
 		s.upR = s.respBufs.get()
-		s.upR.Reset(s.up)
+		s.upR.Reset(&s.upSrc)
 	}
 	return s.upR
 }

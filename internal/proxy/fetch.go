@@ -26,7 +26,7 @@ func (s *Session) relayFetch(e inflight, total int) error {
 	_, _ = s.upR.Discard(headerLen)
 	bufp := s.opts.Buffers.Get()
 	defer s.opts.Buffers.Put(bufp)
-	if err := rewrite.StreamFetch(s.client, s.upR, s.up.Conn, total-headerLen, e.version, s.opts.Mapper, *bufp); err != nil {
+	if err := rewrite.StreamFetchProgress(s.client, s.upR, s.up.Conn, total-headerLen, e.version, s.opts.Mapper, *bufp, s.extendReadFn); err != nil {
 		return fmt.Errorf("relay fetch v%d response: %w", e.version, err)
 	}
 	s.metrics.Response(total)

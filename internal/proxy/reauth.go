@@ -15,6 +15,10 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
+// reauthWaitSlack is added to the read timeout to bound a renewal queued
+// behind long requests: Kafka's default max.poll.interval.ms plus a minute.
+const reauthWaitSlack = 6 * time.Minute
+
 // errSessionEnding is returned to the proxy's own requests when the
 // session closes under them.
 var errSessionEnding = fmt.Errorf("session closed: %w", upstream.ErrRoundTripAborted)
@@ -82,7 +86,12 @@ func (s *Session) reauthenticate() (time.Duration, error) {
 	if s.stopping.Err() != nil {
 		return 0, errSessionEnding
 	}
-	ctx, cancel := context.WithTimeout(s.stopping, max(s.opts.ReadTimeout, 10*time.Second))
+	// The renewal waits behind requests already in flight (a broker
+	// answers one at a time), and a JoinGroup may legitimately wait up to
+	// a rebalance timeout (max.poll.interval.ms, 5 minutes by default).
+	// Kafka accepts re-authentication after expiry, so waiting is safe;
+	// the bound only catches a broker that stopped answering.
+	ctx, cancel := context.WithTimeout(s.stopping, max(s.opts.ReadTimeout, 10*time.Second)+reauthWaitSlack)
 	defer cancel()
 	return s.opts.Reauthenticate(ctx, s)
 }

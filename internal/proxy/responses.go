@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
@@ -54,10 +53,10 @@ func (s *Session) relayResponse(e inflight) error {
 	if err != nil {
 		return fmt.Errorf("%s response: %w", keyName(e.key), err)
 	}
-	if s.opts.ReadTimeout > 0 {
-		_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
-		defer s.up.SetReadDeadline(time.Time{})
-	}
+	// The response has started: from here on, a broker that stops
+	// sending for the read timeout fails it (see deadline.go).
+	s.upSrc.arm()
+	defer s.upSrc.disarm()
 	head, err := s.upR.Peek(8)
 	if err != nil {
 		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
@@ -70,7 +69,7 @@ func (s *Session) relayResponse(e inflight) error {
 		return s.relayFetch(e, total)
 	}
 	if e.reply == nil && !rewrite.Needed(e.key, e.version) {
-		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers); err != nil {
+		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers, s.extendReadFn); err != nil {
 			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
 		}
 		s.metrics.Response(total)
@@ -114,11 +113,16 @@ func (s *Session) relayResponse(e inflight) error {
 // read directly once the buffer is empty so large bodies bypass it. A copy
 // buffer is taken from pool only for such bodies, so idle sessions hold
 // none.
-func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, pool *wire.BufferPool) error {
+// progress (may be nil) is called before each write and each chunk copied,
+// to extend the deadline of the broker side.
+func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, pool *wire.BufferPool, progress func()) error {
 	if n <= r.Size() {
 		b, err := r.Peek(n)
 		if err != nil {
 			return err
+		}
+		if progress != nil {
+			progress()
 		}
 		if _, err := dst.Write(b); err != nil {
 			return err
@@ -127,13 +131,16 @@ func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, pool *wire.Bu
 		return err
 	}
 	b, _ := r.Peek(r.Buffered())
+	if progress != nil {
+		progress()
+	}
 	if _, err := dst.Write(b); err != nil {
 		return err
 	}
 	k, _ := r.Discard(len(b))
 	bufp := pool.Get()
 	defer pool.Put(bufp)
-	return wire.CopyN(dst, raw, int64(n-k), *bufp)
+	return wire.CopyNProgress(dst, raw, int64(n-k), *bufp, progress)
 }
 
 func putSize(frame []byte, n int) {

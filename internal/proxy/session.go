@@ -77,11 +77,15 @@ type Session struct {
 	// The two read buffers are held only while a frame passes: an idle
 	// session waits on the client reading into pre, a few bytes inside
 	// the session, and has no responder (see fifo), so it holds neither.
-	clientR  *bufio.Reader // request pump's; nil between frames
-	pre      prefixReader  // where clientR starts reading a frame
-	upR      *bufio.Reader // the responder's; nil while the queue is empty
-	reqBufs  *ReaderPool   // RequestBufferSize readers
-	respBufs *ReaderPool   // ResponseBufferSize readers
+	upSrc upstreamReader // what upR reads: deadlines while a response streams
+	// extendReadFn and extendWriteFn are extendRead and extendWrite,
+	// bound once so the hot path passes them without allocating.
+	extendReadFn, extendWriteFn func()
+	clientR                     *bufio.Reader // request pump's; nil between frames
+	pre                         prefixReader  // where clientR starts reading a frame
+	upR                         *bufio.Reader // the responder's; nil while the queue is empty
+	reqBufs                     *ReaderPool   // RequestBufferSize readers
+	respBufs                    *ReaderPool   // ResponseBufferSize readers
 	// respond is s.respondLoop, made once: a go statement of a method
 	// value would allocate a closure for every burst of requests.
 	respond    func()
@@ -138,6 +142,8 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 		stopping:     stopping,
 		stopRequests: stopRequests,
 	}
+	s.upSrc = upstreamReader{conn: up.Conn, timeout: opts.ReadTimeout}
+	s.extendReadFn, s.extendWriteFn = s.extendRead, s.extendWrite
 	s.respond = s.respondLoop
 	s.queue.onIdle = s.releaseResponseReader
 	return s
@@ -325,10 +331,7 @@ func (s *Session) pumpRequests() error {
 			s.writeMu.Unlock()
 			return nil
 		}
-		if s.opts.WriteTimeout > 0 {
-			_ = s.up.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		}
-		err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers)
+		err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers, s.extendWriteFn)
 		if err == nil && expectResponse {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at

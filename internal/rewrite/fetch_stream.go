@@ -96,6 +96,13 @@ const (
 // error. On error w may have received part of the body and r may be
 // mid-frame: the caller must close both connections.
 func StreamFetch(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int16, m Mapper, buf []byte) error {
+	return StreamFetchProgress(w, r, raw, n, version, m, buf, nil)
+}
+
+// StreamFetchProgress is StreamFetch calling progress before each chunk it
+// copies from raw (see wire.CopyNProgress), so the caller can extend a read
+// deadline while data flows to a slow client.
+func StreamFetchProgress(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int16, m Mapper, buf []byte, progress func()) error {
 	var fr kmsg.FetchResponse
 	maxV := min(fr.MaxVersion(), fetchStreamMaxVersion)
 	switch {
@@ -110,7 +117,7 @@ func StreamFetch(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int
 		buf = make([]byte, 32<<10)
 	}
 	scratch := min(len(buf)/4, 4<<10)
-	s := fetchStream{w: w, r: r, raw: raw, m: m, n: n, rem: n, out: buf[:0:scratch], copyBuf: buf[scratch:]}
+	s := fetchStream{w: w, r: r, raw: raw, m: m, n: n, rem: n, out: buf[:0:scratch], copyBuf: buf[scratch:], progress: progress}
 	if err := s.body(); err != nil {
 		return err
 	}
@@ -119,13 +126,14 @@ func StreamFetch(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int
 
 // fetchStream is one StreamFetch call's state.
 type fetchStream struct {
-	w       io.Writer
-	r       *bufio.Reader
-	raw     io.Reader
-	m       Mapper
-	n, rem  int    // body size, and bytes of it not yet read
-	out     []byte // fields read and not yet written; never grows past cap
-	copyBuf []byte // chunks for large values
+	progress func() // before each chunk copied from raw; may be nil
+	w        io.Writer
+	r        *bufio.Reader
+	raw      io.Reader
+	m        Mapper
+	n, rem   int    // body size, and bytes of it not yet read
+	out      []byte // fields read and not yet written; never grows past cap
+	copyBuf  []byte // chunks for large values
 }
 
 // Minimum encoded sizes of array elements, to bound counts by what is left.

@@ -85,7 +85,7 @@ func (s *fetchStream) copyN(k uint64, what string) error {
 	if src == nil {
 		src = s.r
 	}
-	if err := wire.CopyN(s.w, src, int64(n), s.copyBuf); err != nil {
+	if err := wire.CopyNProgress(s.w, src, int64(n), s.copyBuf, s.progress); err != nil {
 		return fmt.Errorf("copy %s: %w", what, err)
 	}
 	return nil

@@ -35,12 +35,24 @@ type connRoundTripper struct {
 }
 
 func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	// On cancellation the callback expires the deadline to unblock I/O. It
+	// may still be running when stop() returns false, so wait for it
+	// before clearing the deadline: otherwise the connection could reach
+	// the session with an expired deadline.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = rt.conn.SetDeadline(time.Unix(1, 0))
+	})
 	if dl, ok := ctx.Deadline(); ok {
 		_ = rt.conn.SetDeadline(dl)
-		defer func() { _ = rt.conn.SetDeadline(time.Time{}) }()
 	}
-	stop := context.AfterFunc(ctx, func() { _ = rt.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		_ = rt.conn.SetDeadline(time.Time{})
+	}()
 
 	rt.corr++
 	corr := rt.corr

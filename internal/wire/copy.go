@@ -79,3 +79,32 @@ func (p *BufferPool) Get() *[]byte { return p.pool.Get().(*[]byte) }
 
 // Put returns a buffer to the pool.
 func (p *BufferPool) Put(b *[]byte) { p.pool.Put(b) }
+
+// CopyNProgress is CopyN that calls progress before every chunk it moves
+// (each buffer-sized read and write, or each spliceMin bytes spliced), so a
+// caller can extend an I/O deadline while data flows: a timeout then means
+// no progress, not a slow peer at the other end. A nil progress is CopyN.
+func CopyNProgress(dst io.Writer, src io.Reader, n int64, buf []byte, progress func()) error {
+	if progress == nil {
+		return CopyN(dst, src, n, buf)
+	}
+	chunk := int64(max(len(buf), 1))
+	if n >= spliceMin && bothTCP(dst, src) {
+		chunk = spliceMin // one pipe's worth per splice round trip anyway
+	}
+	for n > 0 {
+		k := min(n, chunk)
+		progress()
+		if err := CopyN(dst, src, k, buf); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func bothTCP(dst io.Writer, src io.Reader) bool {
+	_, d := dst.(*net.TCPConn)
+	_, s := src.(*net.TCPConn)
+	return d && s
+}
