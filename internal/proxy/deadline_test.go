@@ -28,9 +28,10 @@ func slowRead(r io.Reader, n int, piece int, pause time.Duration) ([]byte, error
 func TestSlowClientLargeResponseNotCut(t *testing.T) {
 	for _, tcp := range []bool{true, false} {
 		opts := testOptions()
-		opts.ReadTimeout = 200 * time.Millisecond
+		opts.ReadTimeout = 400 * time.Millisecond
+		opts.MaxFrameSize = 16 << 20
 		h := startSession(t, tcp, opts, 0)
-		body := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16) // 3 MiB
+		body := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16) // 8 MiB
 		go func() {
 			if _, err := readFrame(h.broker); err != nil {
 				return
@@ -41,8 +42,9 @@ func TestSlowClientLargeResponseNotCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = h.client.SetReadDeadline(time.Now().Add(ioTimeout))
-		// ~1 s in total: five times the read timeout.
-		got, err := slowRead(h.client, 8+len(body), 64<<10, 20*time.Millisecond)
+		// ~1.3 s in total: three times the read timeout, while each
+		// MiB (the splice chunk) takes ~160 ms.
+		got, err := slowRead(h.client, 8+len(body), 64<<10, 10*time.Millisecond)
 		if err != nil || !bytes.Equal(got[8:], body) {
 			t.Fatalf("tcp=%v: response cut after %d of %d bytes: %v", tcp, len(got), 8+len(body), err)
 		}
@@ -54,19 +56,20 @@ func TestSlowClientLargeResponseNotCut(t *testing.T) {
 func TestSlowProducerLargeRequestNotCut(t *testing.T) {
 	for _, tcp := range []bool{true, false} {
 		opts := testOptions()
-		opts.WriteTimeout = 200 * time.Millisecond
+		opts.WriteTimeout = 400 * time.Millisecond
+		opts.MaxFrameSize = 16 << 20
 		h := startSession(t, tcp, opts, 0)
-		frame := rawFrame(2, 1, 7, bytes.Repeat([]byte{'x'}, 3<<20))
+		frame := rawFrame(2, 1, 7, bytes.Repeat([]byte{'x'}, 8<<20))
 		got := make(chan []byte, 1)
 		go func() {
 			f, _ := readFrame(h.broker)
 			got <- f
 		}()
-		for off := 0; off < len(frame); off += 64 << 10 { // ~1 s in total
+		for off := 0; off < len(frame); off += 64 << 10 { // ~1.3 s in total
 			if _, err := h.client.Write(frame[off:min(off+64<<10, len(frame))]); err != nil {
 				t.Fatalf("tcp=%v: write at %d: %v", tcp, off, err)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		if f := <-got; !bytes.Equal(f, frame) {
 			t.Fatalf("tcp=%v: broker got %d of %d bytes", tcp, len(f), len(frame))

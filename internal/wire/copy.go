@@ -80,8 +80,11 @@ func (p *BufferPool) Get() *[]byte { return p.pool.Get().(*[]byte) }
 // Put returns a buffer to the pool.
 func (p *BufferPool) Put(b *[]byte) { p.pool.Put(b) }
 
+// spliceChunk is how much CopyNProgress splices between progress calls.
+const spliceChunk = 1 << 20
+
 // CopyNProgress is CopyN that calls progress before every chunk it moves
-// (each buffer-sized read and write, or each spliceMin bytes spliced), so a
+// (each buffer-sized read and write, or each spliceChunk bytes spliced), so a
 // caller can extend an I/O deadline while data flows: a timeout then means
 // no progress, not a slow peer at the other end. A nil progress is CopyN.
 func CopyNProgress(dst io.Writer, src io.Reader, n int64, buf []byte, progress func()) error {
@@ -90,7 +93,10 @@ func CopyNProgress(dst io.Writer, src io.Reader, n int64, buf []byte, progress f
 	}
 	chunk := int64(max(len(buf), 1))
 	if n >= spliceMin && bothTCP(dst, src) {
-		chunk = spliceMin // one pipe's worth per splice round trip anyway
+		// Large enough that the splice path stays as cheap as a plain
+		// copy; a timeout must then cover moving 1 MiB to the slower
+		// peer (35 KB/s at the default 30 s).
+		chunk = spliceChunk
 	}
 	for n > 0 {
 		k := min(n, chunk)
