@@ -285,10 +285,6 @@ func (d *Dialer) Mechanism() string {
 	return d.mech.Name()
 }
 
-// MinSessionLifetime is the configured re-authentication floor
-// (kafka.reauthMinLifetime) for the proxy session.
-func (d *Dialer) MinSessionLifetime() time.Duration { return d.cfg.ReauthMinLifetime }
-
 // Close releases the mechanism's resources. File reloads happen on the
 // dialling goroutine, so there are no watchers to stop.
 func (d *Dialer) Close() error {
