@@ -23,10 +23,12 @@ func (p *ReaderPool) put(r *bufio.Reader) { p.pool.Put(r) }
 
 // prefixSize is how much of a frame the request pump reads before it takes
 // a buffer: enough for the size prefix and, usually, a whole small request
-// (a Fetch or Metadata), so the buffer's first fill costs no extra read.
-// Sessions' request buffers are at least this big (see New), so that the
-// first fill always takes all of it.
-const prefixSize = 64
+// (a Fetch of a few partitions is about 90 bytes plus 33 per partition; a
+// Metadata, Heartbeat or OffsetCommit is of that order), so such a request
+// costs one read, not two. It lives in every session, idle or not: 256
+// bytes is the compromise. Sessions' request buffers are at least this big
+// (see New), so that the first fill always takes all of it.
+const prefixSize = 256
 
 // prefixReader hands out the first bytes of a frame, read while the
 // session held no buffer, and then reads on from the connection.

@@ -20,13 +20,10 @@ func (s *Session) relayFetch(e inflight, total int) error {
 	if err != nil {
 		return fmt.Errorf("fetch response header: %w", err)
 	}
-	if _, err := s.client.Write(head[:headerLen]); err != nil {
-		return fmt.Errorf("write fetch response: %w", err)
-	}
-	_, _ = s.upR.Discard(headerLen)
+	_, _ = s.upR.Discard(headerLen) // head stays valid until the next read
 	bufp := s.opts.Buffers.Get()
 	defer s.opts.Buffers.Put(bufp)
-	if err := rewrite.StreamFetchProgress(s.client, s.upR, s.up.Conn, total-headerLen, e.version, s.opts.Mapper, *bufp, s.extendReadFn); err != nil {
+	if err := rewrite.StreamFetchProgress(s.client, s.upR, s.up.Conn, head[:headerLen], total-headerLen, e.version, s.opts.Mapper, *bufp, s.extendReadFn); err != nil {
 		return fmt.Errorf("relay fetch v%d response: %w", e.version, err)
 	}
 	s.metrics.Response(total)

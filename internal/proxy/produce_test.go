@@ -232,9 +232,9 @@ func TestProduceAcks0Disabled(t *testing.T) {
 // classified, and closes with a hint to raise the buffer.
 func TestProduceHeaderBeyondBuffer(t *testing.T) {
 	opts := testOptions()
-	opts.RequestBufferSize = 64
+	opts.RequestBufferSize = 64 // raised to prefixSize
 	h := startSession(t, false, opts, 0)
-	id := strings.Repeat("c", 100)
+	id := strings.Repeat("c", prefixSize+10)
 	go func() { _ = writeAll(h.client, produceCase{v: 7, acks: 0, clientID: &id}.frame(1)) }()
 	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "raise --proxy-request-buffer-size") {
 		t.Fatalf("Run = %v", err)

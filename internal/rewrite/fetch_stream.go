@@ -96,13 +96,16 @@ const (
 // error. On error w may have received part of the body and r may be
 // mid-frame: the caller must close both connections.
 func StreamFetch(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int16, m Mapper, buf []byte) error {
-	return StreamFetchProgress(w, r, raw, n, version, m, buf, nil)
+	return StreamFetchProgress(w, r, raw, nil, n, version, m, buf, nil)
 }
 
-// StreamFetchProgress is StreamFetch calling progress before each chunk it
-// copies from raw (see wire.CopyNProgress), so the caller can extend a read
-// deadline while data flows to a slow client.
-func StreamFetchProgress(w io.Writer, r *bufio.Reader, raw io.Reader, n int, version int16, m Mapper, buf []byte, progress func()) error {
+// StreamFetchProgress is StreamFetch writing head (the response header,
+// which the caller has already consumed from r) before the body, in the
+// same write as the first fields, and calling progress before each chunk
+// it copies from raw (see wire.CopyNProgress), so the caller can extend a
+// read deadline while data flows to a slow client. head is copied before
+// r is read again, so it may alias r's buffer.
+func StreamFetchProgress(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, version int16, m Mapper, buf []byte, progress func()) error {
 	var fr kmsg.FetchResponse
 	maxV := min(fr.MaxVersion(), fetchStreamMaxVersion)
 	switch {
@@ -118,6 +121,9 @@ func StreamFetchProgress(w io.Writer, r *bufio.Reader, raw io.Reader, n int, ver
 	}
 	scratch := min(len(buf)/4, 4<<10)
 	s := fetchStream{w: w, r: r, raw: raw, m: m, n: n, rem: n, out: buf[:0:scratch], copyBuf: buf[scratch:], progress: progress}
+	if err := s.write(head); err != nil {
+		return err
+	}
 	if err := s.body(); err != nil {
 		return err
 	}

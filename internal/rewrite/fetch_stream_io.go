@@ -66,10 +66,18 @@ func (s *fetchStream) copyN(k uint64, what string) error {
 	if n <= cap(s.out)/smallCopyDiv {
 		return s.fixed(n, what)
 	}
+	s.rem -= n
+	// What r already holds of the value joins the pending fields when it
+	// fits, so they leave in one write, not two.
+	if b := min(n, s.r.Buffered()); b > 0 && b <= cap(s.out)-len(s.out) {
+		p, _ := s.r.Peek(b)
+		s.out = append(s.out, p...)
+		_, _ = s.r.Discard(b)
+		n -= b
+	}
 	if err := s.flush(); err != nil {
 		return err
 	}
-	s.rem -= n
 	for n > 0 && s.r.Buffered() > 0 {
 		b, _ := s.r.Peek(min(n, s.r.Buffered()))
 		if _, err := s.w.Write(b); err != nil {

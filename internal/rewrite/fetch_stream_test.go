@@ -381,6 +381,56 @@ func TestStreamFetchFewWrites(t *testing.T) {
 	}
 }
 
+// sfRecordWriter records each write.
+type sfRecordWriter struct{ writes [][]byte }
+
+func (w *sfRecordWriter) Write(b []byte) (int, error) {
+	w.writes = append(w.writes, append([]byte(nil), b...))
+	return len(b), nil
+}
+
+// TestStreamFetchLargeRecordsFewWrites: the usual consumer response, one
+// partition with a large records blob, leaves as header, fields and the
+// blob's buffered start in one write, the rest of the blob (from raw),
+// and the trailing tags in one more. The proxy reads the response header
+// from the same buffer first, as relayFetch does.
+func TestStreamFetchLargeRecordsFewWrites(t *testing.T) {
+	v := sfMaxVersion()
+	r := kmsg.NewPtrFetchResponse()
+	r.SetVersion(v)
+	topic := kmsg.NewFetchResponseTopic()
+	part := kmsg.NewFetchResponseTopicPartition()
+	part.RecordBatches = sfBlob(100 << 10)
+	topic.Partitions = []kmsg.FetchResponseTopicPartition{part}
+	r.Topics = []kmsg.FetchResponseTopic{topic}
+	body := r.AppendTo(nil)
+	head := []byte{0, 0, 0, 0, 0, 0, 0, 7, 0} // size, correlation id, no tags
+	frame := append(append([]byte(nil), head...), body...)
+	src := bytes.NewReader(frame)
+	br := bufio.NewReaderSize(src, 4096)
+	h, _ := br.Peek(len(head))
+	_, _ = br.Discard(len(head))
+	var w sfRecordWriter
+	copyBuf := make([]byte, 32<<10)
+	if err := StreamFetchProgress(&w, br, src, h, len(body), v, errMapper{}, copyBuf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Join(w.writes, nil); !bytes.Equal(got, frame) {
+		t.Fatalf("relayed %d bytes, want the %d-byte frame unchanged", len(got), len(frame))
+	}
+	if len(w.writes[0]) != 4096 {
+		t.Fatalf("first write %d bytes, want the reader's whole first fill (4096): header, fields and records in one", len(w.writes[0]))
+	}
+	if last := w.writes[len(w.writes)-1]; len(last) > 8 {
+		t.Fatalf("last write %d bytes, want only the trailing tags", len(last))
+	}
+	// Between them, the rest of the blob in copy-buffer chunks.
+	chunks := (len(part.RecordBatches) - (4096 - len(head) - 80) + len(copyBuf) - 4<<10 - 1) / (len(copyBuf) - 4<<10)
+	if len(w.writes) > chunks+2 {
+		t.Fatalf("%d writes, want at most %d", len(w.writes), chunks+2)
+	}
+}
+
 // TestStreamFetchTruncated: every strict prefix of a valid body, given as a
 // body of that length, is an error, and no byte past it is consumed.
 func TestStreamFetchTruncated(t *testing.T) {
