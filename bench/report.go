@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -243,6 +244,25 @@ func (r *Results) WriteReport(w io.Writer) {
 			x.name, fwdT, pxT, pxF, cpu)
 	}
 	_ = tw.Flush()
+	// When client, cluster and middle saturate the machine's cores, MB/s
+	// is cores ÷ (total CPU s/GB): a variant's throughput relative to
+	// direct cannot exceed direct's total CPU per GB over its own.
+	fmt.Fprintf(w, "  CPU-bound ceiling of MB/s vs direct (direct's client+cluster CPU/GB ÷ the variant's client+cluster+middle; binding when %d cores are saturated)\n", runtime.NumCPU())
+	for _, x := range []struct {
+		name string
+		m    func(Round) map[string]Throughput
+	}{{"produce", func(rd Round) map[string]Throughput { return rd.Produce }}, {"consume", func(rd Round) map[string]Throughput { return rd.Consume }}} {
+		ceiling := func(v string) float64 {
+			return median(r.perRound(func(rd Round) float64 {
+				total := func(v string) float64 {
+					m := x.m(rd)
+					return cpuGB(m, v, clusterCPU) + cpuGB(m, v, clientCPU) + cpuGB(m, v, middleCPU)
+				}
+				return ratio(total(direct), total(v))
+			}))
+		}
+		fmt.Fprintf(w, "    %s  forwarder %.3f  proxy %.3f\n", x.name, ceiling(forward), ceiling(proxied))
+	}
 	for _, v := range []string{forward, proxied} {
 		d := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p99) - lat(rd.Latency, direct, p99) }))
 		d50 := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p50) - lat(rd.Latency, direct, p50) }))

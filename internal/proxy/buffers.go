@@ -83,9 +83,17 @@ func (s *Session) responseReader() *bufio.Reader {
 	return s.upR
 }
 
+// responsesIdle runs when the queue empties (fifo.onIdle, under the
+// queue's lock while the responder still owns the response side): the
+// response reader goes back to the pool, and the broker watch takes over
+// noticing a close.
+func (s *Session) responsesIdle() {
+	s.releaseResponseReader()
+	s.armBrokerWatch()
+}
+
 // releaseResponseReader pools the responder's reader when the queue
-// empties (fifo.onIdle, under the queue's lock while the responder still
-// owns it). A broker sends nothing unasked, so it is empty then, except
+// empties. A broker sends nothing unasked, so it is empty then, except
 // when the next response arrived before its request was queued: the
 // reader then stays for the next responder.
 func (s *Session) releaseResponseReader() {

@@ -43,6 +43,7 @@ type fifo struct {
 	max        int
 	closed     bool
 	responding bool  // a responder runs
+	reserved   bool  // waitRoom let a request through that is not pushed yet
 	err        error // the first error a responder stopped with
 	// onIdle runs under mu when a responder stops because the queue is
 	// empty, while it still owns the response side (to pool its buffer).
@@ -75,6 +76,7 @@ func (q *fifo) push(e inflight) (ok, start bool) {
 	}
 	q.items[(q.head+q.n)%len(q.items)] = e
 	q.n++
+	q.reserved = false
 	start = !q.responding
 	q.responding = true
 	return true, start
@@ -90,7 +92,16 @@ func (q *fifo) waitRoom() bool {
 	for q.n >= q.max && !q.closed {
 		q.notFull.Wait()
 	}
+	q.reserved = !q.closed
 	return !q.closed
+}
+
+// idle reports that nothing is owed on the broker side: no request in
+// flight, none about to be, no responder running, and the queue open.
+func (q *fifo) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.closed && !q.responding && !q.reserved && q.n == 0
 }
 
 // grow doubles the ring (up to max), unwrapping it so head is 0.

@@ -62,7 +62,16 @@ type Options struct {
 	// MinSessionLifetime: a broker session shorter than this closes the
 	// connection instead of being renewed.
 	MinSessionLifetime time.Duration
+	// BrokerWatch, if set, ends a session at once when its broker closes
+	// the connection while no request is in flight.
+	BrokerWatch *BrokerWatch
 }
+
+// ErrBrokerClosed ends a session whose broker closed the connection while
+// no request was in flight (a broker restart, or its
+// connections.max.idle.ms): the client sees the close, as it would on a
+// direct connection, and reconnects.
+var ErrBrokerClosed = errors.New("broker closed the connection while no request was in flight")
 
 // Session is one proxied client connection.
 type Session struct {
@@ -90,6 +99,10 @@ type Session struct {
 	// value would allocate a closure for every burst of requests.
 	respond    func()
 	respFailed atomic.Bool // the responder failed while the session was open
+	// watch is the broker socket's registration with opts.BrokerWatch;
+	// brokerClosed is set when that ended the session.
+	watch        brokerWatchState
+	brokerClosed atomic.Bool
 
 	// readMu orders Drain against the request pump: a drain interrupts the
 	// pump (by a read deadline) only while it waits for a frame's first
@@ -145,7 +158,10 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 	s.upSrc = upstreamReader{conn: up.Conn, timeout: opts.ReadTimeout}
 	s.extendReadFn, s.extendWriteFn = s.extendRead, s.extendWrite
 	s.respond = s.respondLoop
-	s.queue.onIdle = s.releaseResponseReader
+	s.queue.onIdle = s.responsesIdle
+	if opts.BrokerWatch != nil {
+		s.watch.init(up.Conn)
+	}
 	return s
 }
 
@@ -165,6 +181,9 @@ func (s *Session) Close() {
 		s.stopRequests()
 		close(s.done)
 		_ = s.client.Close()
+		if s.opts.BrokerWatch != nil {
+			s.opts.BrokerWatch.forget(s)
+		}
 		_ = s.up.Close()
 	})
 }
@@ -178,7 +197,11 @@ func (s *Session) Run() error {
 	defer stopReauth()
 	defer s.Close() // first: wakes a renewal waiting on a reply
 
+	s.armBrokerWatch()
 	reqErr := s.pumpRequests()
+	if s.brokerClosed.Load() {
+		return ErrBrokerClosed // Close came first: nothing was in flight
+	}
 	// Had responses already failed, the request pump ended only because
 	// of that (a closed socket, or a closed queue while it waited for a
 	// slot, which it reports as nil): the response side's error is why.

@@ -90,6 +90,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		RequestReaders:     proxy.NewReaderPool(max(cfg.Proxy.RequestBufferSize, 64)),
 		ResponseReaders:    proxy.NewReaderPool(max(cfg.Proxy.ResponseBufferSize, 64)),
 		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
+		BrokerWatch:        proxy.NewBrokerWatch(), // takes nothing until a session arms it
 	}
 	return s, nil
 }
@@ -232,8 +233,11 @@ func (s *Server) run(sess *proxy.Session, bm *metrics.Broker, log *slog.Logger, 
 	s.untrack(sess)
 	if err != nil {
 		level := slog.LevelWarn
-		if errors.Is(err, topology.ErrNoMapping) {
+		switch {
+		case errors.Is(err, topology.ErrNoMapping):
 			level = slog.LevelError // needs the operator: the message names the flag to add
+		case errors.Is(err, proxy.ErrBrokerClosed):
+			level = slog.LevelInfo // routine: brokers close idle connections
 		}
 		log.Log(context.Background(), level, "connection closed", "reason", err.Error(), "duration", time.Since(start).Round(time.Millisecond))
 		return
@@ -296,6 +300,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.opts.BrokerWatch.Close() // every session is done
 	if c, ok := any(s.dialer).(interface{ Close() error }); ok {
 		_ = c.Close() // stops credential refreshers
 	}
