@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // passThrough is a session over loopback TCP whose broker answers every
@@ -18,12 +20,18 @@ type passThrough struct {
 }
 
 func newPassThrough(tb testing.TB, reqSize, respSize int) *passThrough {
+	return newRoundTripper(tb, rawFrame(2, 5, 0, make([]byte, reqSize)), rawResponse(0, make([]byte, respSize)))
+}
+
+// newRoundTripper is a passThrough for the given request and response
+// frames (correlation ids are filled in per round trip).
+func newRoundTripper(tb testing.TB, req, resp []byte) *passThrough {
 	opts := testOptions()
 	opts.MaxFrameSize = 4 << 20
 	p := &passThrough{
 		h:          startSession(tb, true, opts, 0),
-		req:        rawFrame(2, 5, 0, make([]byte, reqSize)),
-		resp:       rawResponse(0, make([]byte, respSize)),
+		req:        req,
+		resp:       resp,
 		brokerDone: make(chan struct{}),
 	}
 	go p.broker(len(p.req))
@@ -84,6 +92,78 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(500, func() { p.roundTrip(t, in) }); a > 0 {
 		t.Fatalf("%v allocations per pass-through round trip", a)
+	}
+}
+
+// hotPaths are the round trips that carry data: a Produce (acks read from
+// the request) and a Fetch v16+ (streamed by StreamFetch, records spliced
+// or copied), each small and large.
+func hotPaths(tb testing.TB) map[string]func() *passThrough {
+	produce := func(records int) func() *passThrough {
+		return func() *passThrough {
+			// v9, flexible: null transactional id, acks=1, then an
+			// opaque rest the proxy does not read.
+			body := append([]byte{0, 0, 1}, make([]byte, records)...)
+			return newRoundTripper(tb, rawFrame(0, 9, 0, body), rawResponse(0, append([]byte{0}, make([]byte, 60)...)))
+		}
+	}
+	fetch := func(records int) func() *passThrough {
+		return func() *passThrough {
+			v := kmsg.NewPtrFetchResponse().MaxVersion()
+			r := kmsg.NewPtrFetchResponse()
+			r.SetVersion(v)
+			topic := kmsg.NewFetchResponseTopic()
+			part := kmsg.NewFetchResponseTopicPartition()
+			part.RecordBatches = make([]byte, records)
+			topic.Partitions = []kmsg.FetchResponseTopicPartition{part}
+			r.Topics = []kmsg.FetchResponseTopic{topic}
+			resp := rawResponse(0, r.AppendTo([]byte{0})) // empty header tags
+			return newRoundTripper(tb, rawFrame(1, v, 0, make([]byte, 80)), resp)
+		}
+	}
+	return map[string]func() *passThrough{
+		"produce-1KiB": produce(1 << 10), "produce-1MiB": produce(1 << 20),
+		"fetch-1KiB": fetch(1 << 10), "fetch-1MiB": fetch(1 << 20),
+	}
+}
+
+// Produce and Fetch round trips cost no allocation once the session is
+// warm, large bodies (spliced) included.
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-sensitive allocation count")
+	}
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers, which are then allocated again")
+	}
+	for name, start := range hotPaths(t) {
+		t.Run(name, func(t *testing.T) {
+			p := start()
+			in := make([]byte, len(p.resp))
+			for range 20 {
+				p.roundTrip(t, in)
+			}
+			if a := testing.AllocsPerRun(100, func() { p.roundTrip(t, in) }); a > 0 {
+				t.Fatalf("%v allocations per %s round trip", a, name)
+			}
+		})
+	}
+}
+
+// BenchmarkHotPaths measures Produce and Fetch round trips through a
+// session over loopback TCP; bytes are request plus response.
+func BenchmarkHotPaths(b *testing.B) {
+	for _, name := range []string{"produce-1KiB", "produce-1MiB", "fetch-1KiB", "fetch-1MiB"} {
+		b.Run(name, func(b *testing.B) {
+			p := hotPaths(b)[name]()
+			in := make([]byte, len(p.resp))
+			p.roundTrip(b, in)
+			b.SetBytes(int64(len(p.req) + len(p.resp)))
+			b.ReportAllocs()
+			for b.Loop() {
+				p.roundTrip(b, in)
+			}
+		})
 	}
 }
 

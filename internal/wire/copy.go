@@ -23,9 +23,9 @@ func CopyN(dst io.Writer, src io.Reader, n int64, buf []byte) error {
 		return copyN(dst, src, n)
 	}
 	if n >= spliceMin {
-		if _, ok := dst.(*net.TCPConn); ok {
-			if _, ok := src.(*net.TCPConn); ok {
-				return copyN(dst, src, n)
+		if d, ok := dst.(*net.TCPConn); ok {
+			if s, ok := src.(*net.TCPConn); ok {
+				return spliceN(d, s, n)
 			}
 		}
 	}
@@ -55,6 +55,24 @@ func CopyN(dst io.Writer, src io.Reader, n int64, buf []byte) error {
 func copyN(dst io.Writer, src io.Reader, n int64) error {
 	_, err := io.CopyN(dst, src, n)
 	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// limitedReaders recycles the io.LimitedReader that tells TCPConn.ReadFrom
+// how much to splice: io.CopyN would allocate one per call.
+var limitedReaders = sync.Pool{New: func() any { return new(io.LimitedReader) }}
+
+// spliceN is copyN between two TCP sockets (splice on Linux) without
+// allocating.
+func spliceN(dst, src *net.TCPConn, n int64) error {
+	lr := limitedReaders.Get().(*io.LimitedReader)
+	lr.R, lr.N = src, n
+	written, err := dst.ReadFrom(lr)
+	lr.R = nil
+	limitedReaders.Put(lr)
+	if err == nil && written < n {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
