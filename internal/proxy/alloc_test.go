@@ -26,7 +26,7 @@ func newPassThrough(tb testing.TB, reqSize, respSize int) *passThrough {
 // newRoundTripper is a passThrough for the given request and response
 // frames (correlation ids are filled in per round trip).
 func newRoundTripper(tb testing.TB, req, resp []byte) *passThrough {
-	opts := testOptions()
+	opts := watchedOptions(tb) // as the server runs sessions
 	opts.MaxFrameSize = 4 << 20
 	p := &passThrough{
 		h:          startSession(tb, true, opts, 0),

@@ -13,9 +13,11 @@ func (s *Session) armBrokerWatch() {
 // close, as on a direct connection); otherwise the responder will meet the
 // close itself, and the watch is armed again when the session is idle.
 func (s *Session) brokerStirred() {
-	if !s.queue.idle() {
+	if !s.queue.closeIfIdle() {
 		return
 	}
 	s.brokerClosed.Store(true)
-	s.Close()
+	// Not on the watcher's goroutine: closing a TLS client connection
+	// may wait for a slow client, and other sessions' events wait too.
+	go s.Close()
 }

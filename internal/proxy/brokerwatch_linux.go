@@ -109,6 +109,9 @@ func (w *BrokerWatch) loop() {
 			}
 			w.mu.Lock()
 			s := w.byID[id]
+			if s != nil {
+				s.watch.armed = false // one-shot: it fired
+			}
 			w.mu.Unlock()
 			if s != nil {
 				s.brokerStirred()
@@ -121,15 +124,18 @@ func (w *BrokerWatch) loop() {
 type brokerWatchState struct {
 	raw       syscall.RawConn // nil: not a socket (tests' pipes), not watched
 	id        uint64
-	added     bool
+	added     bool // registered with the epoll set
+	armed     bool // the one-shot registration has not fired yet
 	forgotten bool
 }
 
 func (st *brokerWatchState) init(c net.Conn) { st.raw = rawConn(c) }
 
-// arm (re)registers s's broker socket for one hang-up event. The caller
-// holds s.queue.mu, which orders it against brokerStirred; w.mu orders it
-// against forget and Close.
+// arm (re)registers s's broker socket for one hang-up event, unless the
+// last registration has not fired yet: then there is nothing to do, which
+// keeps the syscall off the path of a session that is busy and idle in
+// turns. The caller owns the response side (under s.queue.mu in onIdle);
+// w.mu orders it against the watcher, forget and Close.
 func (w *BrokerWatch) arm(s *Session) {
 	st := &s.watch
 	if st.raw == nil || w.start() != nil {
@@ -137,7 +143,7 @@ func (w *BrokerWatch) arm(s *Session) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed || st.forgotten {
+	if w.closed || st.forgotten || st.armed {
 		return
 	}
 	if st.id == 0 {
@@ -156,7 +162,7 @@ func (w *BrokerWatch) arm(s *Session) {
 	}
 	_ = st.raw.Control(func(fd uintptr) {
 		if syscall.EpollCtl(w.epfd, op, int(fd), &ev) == nil {
-			st.added = true
+			st.added, st.armed = true, true
 		}
 	})
 }
@@ -175,7 +181,7 @@ func (w *BrokerWatch) forget(s *Session) {
 			_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
-	st.added = false
+	st.added, st.armed = false, false
 }
 
 // rawConn is the socket beneath c (through TLS) for the watch, or nil.

@@ -19,5 +19,6 @@ type brokerWatchState struct{}
 
 func (st *brokerWatchState) init(net.Conn) {}
 
+func (w *BrokerWatch) start() error    { return nil }
 func (w *BrokerWatch) arm(*Session)    {}
 func (w *BrokerWatch) forget(*Session) {}

@@ -18,20 +18,6 @@ func watchedSession(t *testing.T) *harness {
 	return startSession(t, true, watchedOptions(t), 0)
 }
 
-// watchedOptions are testOptions with a started broker watch (started
-// before the sessions, so their leak checks do not count its goroutine).
-func watchedOptions(t *testing.T) Options {
-	t.Helper()
-	w := NewBrokerWatch()
-	if err := w.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	opts := testOptions()
-	opts.BrokerWatch = w
-	return opts
-}
-
 // closedWithin reports whether the client's end sees the end of the
 // stream within d, with no byte before it.
 func closedWithin(t *testing.T, h *harness, d time.Duration) bool {

@@ -9,17 +9,24 @@ import (
 // ReaderPool holds read buffers of one size between frames, shared by
 // every session of a server: a connection holds a buffer only while a
 // frame passes, so idle connections, usually the most, cost none.
-type ReaderPool struct{ pool sync.Pool }
+type ReaderPool struct {
+	size int
+	pool sync.Pool
+}
 
 // NewReaderPool makes a pool of size-byte readers.
 func NewReaderPool(size int) *ReaderPool {
-	p := &ReaderPool{}
+	p := &ReaderPool{size: size}
 	p.pool.New = func() any { return bufio.NewReaderSize(nil, size) }
 	return p
 }
 
 func (p *ReaderPool) get() *bufio.Reader  { return p.pool.Get().(*bufio.Reader) }
 func (p *ReaderPool) put(r *bufio.Reader) { p.pool.Put(r) }
+
+// MinRequestBufferSize is the smallest request buffer a session uses (see
+// prefixSize); smaller settings are raised to it.
+const MinRequestBufferSize = prefixSize
 
 // prefixSize is how much of a frame the request pump reads before it takes
 // a buffer: enough for the size prefix and, usually, a whole small request

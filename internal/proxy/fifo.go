@@ -96,12 +96,20 @@ func (q *fifo) waitRoom() bool {
 	return !q.closed
 }
 
-// idle reports that nothing is owed on the broker side: no request in
-// flight, none about to be, no responder running, and the queue open.
-func (q *fifo) idle() bool {
+// closeIfIdle closes the queue if nothing is owed on the broker side: no
+// request in flight, none about to be sent, no responder running. It
+// reports whether it closed it; no request is accepted after that.
+func (q *fifo) closeIfIdle() bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return !q.closed && !q.responding && !q.reserved && q.n == 0
+	idle := !q.closed && !q.responding && !q.reserved && q.n == 0
+	if idle {
+		q.closed = true
+	}
+	q.mu.Unlock()
+	if idle {
+		q.notFull.Broadcast()
+	}
+	return idle
 }
 
 // grow doubles the ring (up to max), unwrapping it so head is 0.

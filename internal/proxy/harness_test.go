@@ -85,6 +85,20 @@ func testOptions() Options {
 	}
 }
 
+// watchedOptions are testOptions with a started broker watch (started
+// before the sessions, so their leak checks do not count its goroutine).
+func watchedOptions(t testing.TB) Options {
+	t.Helper()
+	w := NewBrokerWatch()
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	opts := testOptions()
+	opts.BrokerWatch = w
+	return opts
+}
+
 func upConn(c net.Conn, lifetime time.Duration) *upstream.Conn {
 	return &upstream.Conn{Conn: c, SessionLifetime: lifetime}
 }

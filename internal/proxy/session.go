@@ -134,7 +134,9 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 		m = nopMetrics{}
 	}
 	opts.RequestBufferSize = max(opts.RequestBufferSize, prefixSize)
-	if opts.RequestReaders == nil {
+	if opts.RequestReaders == nil || opts.RequestReaders.size < prefixSize {
+		// A reader smaller than the prefix would leave prefix bytes
+		// behind when a body is copied from the socket.
 		opts.RequestReaders = NewReaderPool(opts.RequestBufferSize)
 	}
 	if opts.ResponseReaders == nil {
@@ -200,7 +202,10 @@ func (s *Session) Run() error {
 	s.armBrokerWatch()
 	reqErr := s.pumpRequests()
 	if s.brokerClosed.Load() {
-		return ErrBrokerClosed // Close came first: nothing was in flight
+		// The queue was closed while idle, so no responder runs or starts.
+		s.Close()
+		_ = s.queue.wait()
+		return ErrBrokerClosed
 	}
 	// Had responses already failed, the request pump ended only because
 	// of that (a closed socket, or a closed queue while it waited for a

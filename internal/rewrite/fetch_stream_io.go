@@ -75,6 +75,9 @@ func (s *fetchStream) copyN(k uint64, what string) error {
 		_, _ = s.r.Discard(b)
 		n -= b
 	}
+	if n == 0 {
+		return nil // all in out: the next fields may join the same write
+	}
 	if err := s.flush(); err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	s.opts = proxy.Options{
 		MaxFrameSize:       cfg.Proxy.MaxFrameSize,
 		MaxOpenRequests:    cfg.Kafka.MaxOpenRequests,
-		RequestBufferSize:  max(cfg.Proxy.RequestBufferSize, 64),
+		RequestBufferSize:  max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize),
 		ResponseBufferSize: max(cfg.Proxy.ResponseBufferSize, 64),
 		ReadTimeout:        cfg.Kafka.ReadTimeout,
 		WriteTimeout:       cfg.Kafka.WriteTimeout,
@@ -87,7 +87,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
 		Mapper:             s.topo,
 		Buffers:            wire.NewBufferPool(32 << 10),
-		RequestReaders:     proxy.NewReaderPool(max(cfg.Proxy.RequestBufferSize, 64)),
+		RequestReaders:     proxy.NewReaderPool(max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize)),
 		ResponseReaders:    proxy.NewReaderPool(max(cfg.Proxy.ResponseBufferSize, 64)),
 		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
 		BrokerWatch:        proxy.NewBrokerWatch(), // takes nothing until a session arms it
