@@ -41,37 +41,43 @@ func closedWithin(t *testing.T, h *harness, d time.Duration) bool {
 func TestBrokerCloseWhileIdleClosesClient(t *testing.T) {
 	h := watchedSession(t)
 	for corr := int32(1); corr <= 3; corr++ {
-		req := rawFrame(2, 1, corr, []byte("list offsets"))
-		if err := writeAll(h.client, req); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := readFrame(h.broker); err != nil || !bytes.Equal(f, req) {
-			t.Fatalf("broker got %x, %v", f, err)
-		}
-		resp := rawResponse(corr, []byte("answer"))
-		if err := writeAll(h.broker, resp); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := readFrame(h.client); err != nil || !bytes.Equal(f, resp) {
-			t.Fatalf("client got %x, %v", f, err)
-		}
+		exchange(t, h, corr)
 	}
 	// Idle now: the watch must not fire on its own.
 	if closedWithin(t, h, 200*time.Millisecond) {
 		t.Fatal("client connection closed while the broker was still connected")
 	}
-	_ = h.broker.Close()
-	if !closedWithin(t, h, 2*time.Second) {
-		t.Fatal("client connection still open 2s after the broker closed it")
-	}
-	if err := h.wait(); !errors.Is(err, ErrBrokerClosed) {
-		t.Fatalf("Run = %v, want ErrBrokerClosed", err)
-	}
+	brokerLeaves(t, h)
 }
 
 // The same before any request: the session arms the watch when it starts.
 func TestBrokerCloseBeforeFirstRequest(t *testing.T) {
-	h := watchedSession(t)
+	brokerLeaves(t, watchedSession(t))
+}
+
+// exchange relays one request and its response through h.
+func exchange(t *testing.T, h *harness, corr int32) {
+	t.Helper()
+	req := rawFrame(2, 1, corr, []byte("list offsets"))
+	if err := writeAll(h.client, req); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := readFrame(h.broker); err != nil || !bytes.Equal(f, req) {
+		t.Fatalf("broker got %x, %v", f, err)
+	}
+	resp := rawResponse(corr, []byte("answer"))
+	if err := writeAll(h.broker, resp); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := readFrame(h.client); err != nil || !bytes.Equal(f, resp) {
+		t.Fatalf("client got %x, %v", f, err)
+	}
+}
+
+// brokerLeaves closes the broker's end of an idle session and expects the
+// client's to close soon, and Run to say why.
+func brokerLeaves(t *testing.T, h *harness) {
+	t.Helper()
 	_ = h.broker.Close()
 	if !closedWithin(t, h, 2*time.Second) {
 		t.Fatal("client connection still open 2s after the broker closed it")
@@ -142,21 +148,7 @@ func TestBrokerWatchManySessions(t *testing.T) {
 	}
 	// The survivors still relay.
 	for i := 1; i < len(hs); i += 2 {
-		h := hs[i]
-		req := rawFrame(2, 1, 1, nil)
-		if err := writeAll(h.client, req); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := readFrame(h.broker); err != nil {
-			t.Fatal(err)
-		}
-		resp := rawResponse(1, []byte("ok"))
-		if err := writeAll(h.broker, resp); err != nil {
-			t.Fatal(err)
-		}
-		if f, err := readFrame(h.client); err != nil || !bytes.Equal(f, resp) {
-			t.Fatalf("session %d after the others closed: %x, %v", i, f, err)
-		}
+		exchange(t, hs[i], 1)
 	}
 }
 

@@ -362,16 +362,11 @@ func (w *sfCountWriter) Write(b []byte) (int, error) {
 // one (each write to a TLS or TCP socket costs a syscall).
 func TestStreamFetchFewWrites(t *testing.T) {
 	v := sfMaxVersion()
-	r := kmsg.NewPtrFetchResponse()
-	r.SetVersion(v)
-	topic := kmsg.NewFetchResponseTopic()
-	for p := range 300 {
-		part := kmsg.NewFetchResponseTopicPartition()
-		part.Partition, part.RecordBatches = int32(p), sfBlob(100)
-		topic.Partitions = append(topic.Partitions, part)
+	blobs := make([]int, 300)
+	for i := range blobs {
+		blobs[i] = 100
 	}
-	r.Topics = []kmsg.FetchResponseTopic{topic}
-	body := r.AppendTo(nil)
+	body := sfOneTopic(v, blobs...)
 	var w sfCountWriter
 	if err := StreamFetch(&w, bufio.NewReader(bytes.NewReader(body)), nil, len(body), v, errMapper{}, make([]byte, 32<<10)); err != nil {
 		t.Fatal(err)
@@ -379,6 +374,21 @@ func TestStreamFetchFewWrites(t *testing.T) {
 	if w.n != len(body) || w.writes > len(body)/(2<<10)+2 {
 		t.Fatalf("%d bytes in %d writes", w.n, w.writes)
 	}
+}
+
+// sfOneTopic is a plain Fetch body at v: one topic, a partition per blob
+// size, no tags, no node endpoints.
+func sfOneTopic(v int16, blobs ...int) []byte {
+	r := kmsg.NewPtrFetchResponse()
+	r.SetVersion(v)
+	topic := kmsg.NewFetchResponseTopic()
+	for p, size := range blobs {
+		part := kmsg.NewFetchResponseTopicPartition()
+		part.Partition, part.RecordBatches = int32(p), sfBlob(size)
+		topic.Partitions = append(topic.Partitions, part)
+	}
+	r.Topics = []kmsg.FetchResponseTopic{topic}
+	return r.AppendTo(nil)
 }
 
 // sfRecordWriter records each write.
@@ -396,14 +406,8 @@ func (w *sfRecordWriter) Write(b []byte) (int, error) {
 // from the same buffer first, as relayFetch does.
 func TestStreamFetchLargeRecordsFewWrites(t *testing.T) {
 	v := sfMaxVersion()
-	r := kmsg.NewPtrFetchResponse()
-	r.SetVersion(v)
-	topic := kmsg.NewFetchResponseTopic()
-	part := kmsg.NewFetchResponseTopicPartition()
-	part.RecordBatches = sfBlob(100 << 10)
-	topic.Partitions = []kmsg.FetchResponseTopicPartition{part}
-	r.Topics = []kmsg.FetchResponseTopic{topic}
-	body := r.AppendTo(nil)
+	const blob = 100 << 10
+	body := sfOneTopic(v, blob)
 	head := []byte{0, 0, 0, 0, 0, 0, 0, 7, 0} // size, correlation id, no tags
 	frame := append(append([]byte(nil), head...), body...)
 	src := bytes.NewReader(frame)
@@ -425,7 +429,7 @@ func TestStreamFetchLargeRecordsFewWrites(t *testing.T) {
 		t.Fatalf("last write %d bytes, want only the trailing tags", len(last))
 	}
 	// Between them, the rest of the blob in copy-buffer chunks.
-	chunks := (len(part.RecordBatches) - (4096 - len(head) - 80) + len(copyBuf) - 4<<10 - 1) / (len(copyBuf) - 4<<10)
+	chunks := (blob - (4096 - len(head) - 80) + len(copyBuf) - 4<<10 - 1) / (len(copyBuf) - 4<<10)
 	if len(w.writes) > chunks+2 {
 		t.Fatalf("%d writes, want at most %d", len(w.writes), chunks+2)
 	}
