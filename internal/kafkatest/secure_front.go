@@ -121,6 +121,7 @@ type frontConn struct {
 	cond      *sync.Cond
 	inflight  []inflightReq // forwarded requests awaiting kfake's response
 	closed    bool
+	peerGone  bool // the proxy's side ended (EOF or error): kfake closes because of that
 	closeOnce sync.Once
 	timer     *time.Timer
 
@@ -144,6 +145,9 @@ func (c *frontConn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
 		frame, err := c.readFrame()
 		if err != nil {
+			c.mu.Lock()
+			c.peerGone = true
+			c.mu.Unlock()
 			return 0, err
 		}
 		fwd, err := c.inspect(frame)
@@ -441,7 +445,10 @@ func (c *frontConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		var head *inflightReq
-		if len(c.inflight) > 0 && c.inflight[0].key == kmsg.SASLAuthenticate.Int16() {
+		// A close after the proxy's side ended is kfake following the
+		// proxy out (a renewal abandoned because its client left), not
+		// kfake rejecting credentials.
+		if len(c.inflight) > 0 && c.inflight[0].key == kmsg.SASLAuthenticate.Int16() && !c.peerGone {
 			h := c.inflight[0]
 			head = &h
 		}
