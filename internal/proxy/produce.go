@@ -27,7 +27,7 @@ func produceAcks(b []byte, version int16) (int16, error) {
 	if flexible {
 		var err error
 		if off, err = skipTags(b, off); err != nil {
-			return 0, err
+			return 0, errShortHeader
 		}
 	}
 	if version >= 3 { // transactional_id
@@ -54,37 +54,4 @@ func produceAcks(b []byte, version int16) (int16, error) {
 		return 0, errShortHeader
 	}
 	return int16(binary.BigEndian.Uint16(b[off:])), nil
-}
-
-// skipTags skips a tagged-field section starting at off, returning where
-// it ends; errShortHeader if that is beyond b, so callers may slice b
-// there.
-func skipTags(b []byte, off int) (int, error) {
-	if off > len(b) {
-		return 0, errShortHeader
-	}
-	count, used := wire.Uvarint(b[off:])
-	if used <= 0 {
-		return 0, errShortHeader
-	}
-	off += used
-	for i := uint32(0); i < count; i++ {
-		for j := 0; j < 2; j++ { // tag, then size
-			if off > len(b) {
-				return 0, errShortHeader
-			}
-			v, used := wire.Uvarint(b[off:])
-			if used <= 0 {
-				return 0, errShortHeader
-			}
-			off += used
-			if j == 1 {
-				off += int(v)
-			}
-		}
-	}
-	if off > len(b) {
-		return 0, errShortHeader
-	}
-	return off, nil
 }

@@ -65,7 +65,7 @@ func (s *Session) relayResponse(e inflight) error {
 		return fmt.Errorf("broker answered correlation id %d but the oldest request in flight is %d (%s v%d); closing rather than hand the client another request's answer", corr, e.corr, keyName(e.key), e.version)
 	}
 	total := 4 + size
-	if e.reply == nil && e.key == 1 && e.version >= 16 {
+	if e.reply == nil && rewrite.Streamed(e.key, e.version) {
 		return s.relayFetch(e, total)
 	}
 	if e.reply == nil && !rewrite.Needed(e.key, e.version) {

@@ -340,7 +340,7 @@ func (s *Session) pumpRequests() error {
 		}
 		expectResponse := true
 		if h.Key == 0 {
-			acks, err := s.peekAcks(total, h.Version)
+			acks, err := peekAcks(head, total, h.Version)
 			if err != nil {
 				return fmt.Errorf("produce v%d: %w", h.Version, err)
 			}
@@ -374,16 +374,12 @@ func (s *Session) pumpRequests() error {
 	}
 }
 
-// peekAcks finds the acks of a Produce request without consuming it.
-func (s *Session) peekAcks(total int, version int16) (int16, error) {
-	n := min(total, s.clientR.Size())
-	b, err := s.clientR.Peek(n)
-	if err != nil {
-		return 0, err
-	}
-	acks, err := produceAcks(b[4:], version)
-	if errors.Is(err, errShortHeader) && n < total {
-		return 0, fmt.Errorf("%w: client id and transactional id exceed %d bytes; raise --proxy-request-buffer-size", err, n)
+// peekAcks finds the acks of a Produce request in head, the frame's first
+// bytes (all of it that the request buffer holds), without consuming it.
+func peekAcks(head []byte, total int, version int16) (int16, error) {
+	acks, err := produceAcks(head[4:], version)
+	if errors.Is(err, errShortHeader) && len(head) < total {
+		return 0, fmt.Errorf("%w: client id and transactional id exceed %d bytes; raise --proxy-request-buffer-size", err, len(head))
 	}
 	return acks, err
 }

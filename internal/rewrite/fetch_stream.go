@@ -43,6 +43,14 @@ const (
 	minStreamBuf = 1 << 10
 )
 
+// Streamed reports whether a response of key at version is relayed with
+// StreamFetchProgress rather than decoded whole: Fetch v16+, whose node
+// endpoints follow the record data. (Response still rewrites those
+// versions whole; the tests use it as the oracle for the stream.)
+func Streamed(key, version int16) bool {
+	return key == 1 && version >= fetchStreamMinVersion
+}
+
 // StreamFetch relays one Fetch response body of n bytes (v16+, the bytes
 // after the response header) from r to w without holding it in memory, and
 // maps the KIP-951 node endpoints it carries with m.

@@ -46,7 +46,7 @@ func (s *fetchStream) uvarint(what string) (uint32, error) {
 		s.rem--
 		s.out = append(s.out, c)
 		if i == 4 && c > 0x0f {
-			return 0, s.malformed(what, wire.ErrBadVarint.Error())
+			return 0, s.malformed(what, "uvarint over 32 bits")
 		}
 		v |= uint32(c&0x7f) << (7 * i)
 		if c < 0x80 {

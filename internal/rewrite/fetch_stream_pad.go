@@ -27,18 +27,17 @@ type tagPlan struct {
 // count + tag-0 entry as the broker sent them) for count tags, keeping the
 // mapped endpoints of newLen bytes if it can (newLen < 0: drop them).
 func planTagSection(count uint32, oldLen, newLen int) (tagPlan, bool) {
-	c := uint64(count)
 	if newLen >= 0 {
-		entry := 1 + uvarLen(uint64(newLen)) + newLen
-		for k := range 3 {
-			if pads, ok := fitPads(oldLen-uvarLen(c+uint64(k))-entry, k); ok {
-				return tagPlan{count: uint32(c + uint64(k)), keep: true, pads: pads, npads: k}, true
+		entry := 1 + kbin.UvarintLen(uint32(newLen)) + newLen
+		for k := range uint32(3) {
+			if pads, ok := fitPads(oldLen-kbin.UvarintLen(count+k)-entry, int(k)); ok {
+				return tagPlan{count: count + k, keep: true, pads: pads, npads: int(k)}, true
 			}
 		}
 	}
-	for k := 1; k <= 2; k++ {
-		if pads, ok := fitPads(oldLen-uvarLen(c-1+uint64(k)), k); ok {
-			return tagPlan{count: uint32(c - 1 + uint64(k)), pads: pads, npads: k}, true
+	for k := uint32(1); k <= 2; k++ {
+		if pads, ok := fitPads(oldLen-kbin.UvarintLen(count-1+k), int(k)); ok {
+			return tagPlan{count: count - 1 + k, pads: pads, npads: int(k)}, true
 		}
 	}
 	return tagPlan{}, false
@@ -63,8 +62,8 @@ func fitPads(budget, k int) ([2]int, bool) {
 // padSize is the value size making a pad with tag exactly total bytes.
 func padSize(tag uint32, total int) (int, bool) {
 	for w := 1; w <= 5; w++ {
-		s := total - uvarLen(uint64(tag)) - w
-		if s >= 0 && s <= int(^uint32(0)>>1) && uvarLen(uint64(s)) == w {
+		s := total - kbin.UvarintLen(tag) - w
+		if s >= 0 && s <= int(^uint32(0)>>1) && kbin.UvarintLen(uint32(s)) == w {
 			return s, true
 		}
 	}
@@ -72,15 +71,7 @@ func padSize(tag uint32, total int) (int, bool) {
 }
 
 func padLen(tag uint32, size int) int {
-	return uvarLen(uint64(tag)) + uvarLen(uint64(size)) + size
-}
-
-func uvarLen(v uint64) int {
-	n := 1
-	for ; v >= 0x80; v >>= 7 {
-		n++
-	}
-	return n
+	return kbin.UvarintLen(tag) + kbin.UvarintLen(uint32(size)) + size
 }
 
 // mapEndpoints maps every endpoint in a node-endpoints value (compact array

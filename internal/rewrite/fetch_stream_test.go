@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -551,9 +552,9 @@ func (w *sfFailWriter) Write(b []byte) (int, error) {
 // as before or at least four bytes shorter; dropping always fits.
 func TestPlanTagSection(t *testing.T) {
 	headLen := func(p tagPlan, newLen int) int {
-		n := uvarLen(uint64(p.count))
+		n := kbin.UvarintLen(p.count)
 		if p.keep {
-			n += 1 + uvarLen(uint64(newLen)) + newLen
+			n += 1 + kbin.UvarintLen(uint32(newLen)) + newLen
 		}
 		for i := range p.npads {
 			n += padLen(padTag(i), p.pads[i])
@@ -577,24 +578,24 @@ func TestPlanTagSection(t *testing.T) {
 				t.Fatalf("plan %+v: count %d, want %d", p, p.count, wantCount)
 			}
 			if count < 127 && newLen >= 0 {
-				oldEntry := oldLen - uvarLen(uint64(count))
-				d := oldEntry - (1 + uvarLen(uint64(newLen)) + newLen)
+				oldEntry := oldLen - kbin.UvarintLen(uint32(count))
+				d := oldEntry - (1 + kbin.UvarintLen(uint32(newLen)) + newLen)
 				if wantKeep := d == 0 || d >= 4; p.keep != wantKeep {
 					t.Fatalf("count %d, old entry %d, new value %d (d=%d): keep=%v", count, oldEntry, newLen, d, p.keep)
 				}
 			}
 		}
 		for entry := 14; entry < 40000; entry++ {
-			oldLen := uvarLen(uint64(count)) + entry
+			oldLen := kbin.UvarintLen(uint32(count)) + entry
 			check(oldLen, -1)
 			for _, d := range []int{-5, -1, 0, 1, 2, 3, 4, 5, 131, 132, 133, 16388, 16389, 16390} {
-				if newLen := entry - d - 3; newLen >= 0 && uvarLen(uint64(newLen)) == 1 {
+				if newLen := entry - d - 3; newLen >= 0 && kbin.UvarintLen(uint32(newLen)) == 1 {
 					check(oldLen, newLen)
 				}
 			}
 		}
 		for _, entry := range []int{1<<21 - 8, 1<<21 + 3, 1<<21 + 4, 1<<21 + 7, 1<<28 + 5, 1<<28 + 6} {
-			check(uvarLen(uint64(count))+entry, -1)
+			check(kbin.UvarintLen(uint32(count))+entry, -1)
 		}
 	}
 }
