@@ -18,13 +18,9 @@ func main() {
 	// ends the process at once for an operator who will not wait.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	context.AfterFunc(ctx, stop)
 	if err := cli.NewRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kafka-proxy:", err)
-		stop()
 		os.Exit(1)
 	}
 }

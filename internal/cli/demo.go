@@ -96,7 +96,7 @@ func newDemoCmd() *cobra.Command {
 			if sessionLifetime < 0 || reauthFloor < 0 {
 				return fmt.Errorf("--session-lifetime and --kafka-reauth-min-lifetime must not be negative")
 			}
-			if sessionLifetime > 0 && (mode.mode == 0 || mode.mode.SASLMechanism() == "") {
+			if sessionLifetime > 0 && mode.mode.SASLMechanism() == "" {
 				return fmt.Errorf("--session-lifetime needs a SASL mode (--upstream-security %s has no SASL session to expire)", mode.name)
 			}
 			kopts := []kfake.Opt{kfake.SeedTopics(3, "demo"), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}

@@ -483,3 +483,21 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Errorf("round trip:\n%s\nwant\n%s", again, data)
 	}
 }
+
+// The client-facing TLS settings take the names kafka.tls takes, and a
+// bad cipher suite is found by validate, not first by the server.
+func TestValidateListenerTLSNames(t *testing.T) {
+	c := Default()
+	c.Proxy.BootstrapServers = []Mapping{{Upstream: "kafka-1:9092", Listen: "127.0.0.1:0"}}
+	c.Proxy.TLS = ListenerTLS{Enable: true, CertFile: "c.pem", KeyFile: "k.pem", MinVersion: "TLSv1.2",
+		CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Proxy.TLS.MinVersion, c.Proxy.TLS.CipherSuites = "1.1", []string{"TLS_NO_SUCH_SUITE"}
+	var got Problems
+	if err := c.Validate(); !errors.As(err, &got) || len(got) != 2 ||
+		!strings.HasPrefix(got[0], "proxy.tls.minVersion: ") || !strings.HasPrefix(got[1], "proxy.tls.cipherSuites: ") {
+		t.Fatalf("Validate() = %v, want a minVersion and a cipherSuites problem", err)
+	}
+}

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+
 // ListenerTLS makes the proxy's own listeners speak TLS to clients, and,
 // with a CA chain, require and verify client certificates.
 type ListenerTLS struct {
@@ -23,9 +25,12 @@ func (c *Config) validateListenerTLS(p *Problems) {
 	if t.KeyFile == "" {
 		p.add("proxy.tls.keyFile", "required with proxy.tls.enable (--proxy-listener-key-file)")
 	}
-	switch t.MinVersion {
-	case "", "1.2", "1.3":
-	default:
-		p.add("proxy.tls.minVersion", "%q is not 1.2 or 1.3", t.MinVersion)
+	// The same names as kafka.tls (validateTLS), parsed by the code that
+	// builds the listener's config, so validate and server agree.
+	if _, err := tlsconf.ParseVersion(t.MinVersion); err != nil {
+		p.add("proxy.tls.minVersion", "%v", err)
+	}
+	if _, err := tlsconf.ParseCipherSuites(t.CipherSuites); err != nil {
+		p.add("proxy.tls.cipherSuites", "%v", err)
 	}
 }

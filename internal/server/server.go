@@ -59,36 +59,43 @@ type Listener struct {
 // New builds a server from a validated configuration. Nothing listens
 // until Start.
 func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, error) {
+	// The listener's certificate first: a bad one should fail before the
+	// dialer loads credentials and fetches tokens (and leaves nothing to
+	// close).
+	listenTLS, err := listenerTLS(cfg.Proxy.TLS)
+	if err != nil {
+		return nil, err
+	}
 	dialer, err := upstream.New(cfg.Kafka, log, m)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, dialer: dialer, sessions: map[*proxy.Session]struct{}{}}
-	if s.tls, err = listenerTLS(cfg.Proxy.TLS); err != nil {
-		return nil, err
-	}
+	s := &Server{cfg: cfg, log: log, metrics: m, dialer: dialer, tls: listenTLS, sessions: map[*proxy.Session]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
 	if err != nil {
+		s.closeDialer()
 		return nil, err
 	}
 	forbidden := map[int16]bool{}
 	for _, k := range cfg.Proxy.ForbiddenAPIKeys {
 		forbidden[int16(k)] = true
 	}
+	reqBuf := max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize)
+	respBuf := max(cfg.Proxy.ResponseBufferSize, 64)
 	s.opts = proxy.Options{
 		MaxFrameSize:       cfg.Proxy.MaxFrameSize,
 		MaxOpenRequests:    cfg.Kafka.MaxOpenRequests,
-		RequestBufferSize:  max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize),
-		ResponseBufferSize: max(cfg.Proxy.ResponseBufferSize, 64),
+		RequestBufferSize:  reqBuf,
+		ResponseBufferSize: respBuf,
 		ReadTimeout:        cfg.Kafka.ReadTimeout,
 		WriteTimeout:       cfg.Kafka.WriteTimeout,
 		Forbidden:          forbidden,
 		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
 		Mapper:             s.topo,
 		Buffers:            wire.NewBufferPool(32 << 10),
-		RequestReaders:     proxy.NewReaderPool(max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize)),
-		ResponseReaders:    proxy.NewReaderPool(max(cfg.Proxy.ResponseBufferSize, 64)),
+		RequestReaders:     proxy.NewReaderPool(reqBuf),
+		ResponseReaders:    proxy.NewReaderPool(respBuf),
 		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
 		BrokerWatch:        proxy.NewBrokerWatch(), // takes nothing until a session arms it
 	}
@@ -301,10 +308,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.opts.BrokerWatch.Close() // every session is done
-	if c, ok := any(s.dialer).(interface{ Close() error }); ok {
-		_ = c.Close() // stops credential refreshers
-	}
+	s.closeDialer()
 	return err
+}
+
+// closeDialer stops the dialer's credential refreshers, if it has any.
+func (s *Server) closeDialer() {
+	if c, ok := any(s.dialer).(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
 }
 
 func (s *Server) closeListeners() {

@@ -17,20 +17,13 @@ func listenerTLS(c config.ListenerTLS) (*tls.Config, error) {
 	if !c.Enable {
 		return nil, nil
 	}
-	opts := tlsconf.ServerOptions{CertFile: c.CertFile, KeyFile: c.KeyFile, ClientCAFile: c.CAChainCertFile}
-	if c.KeyPassword != "" {
-		opts.KeyPassword = []byte(c.KeyPassword)
-	}
+	opts := tlsconf.ServerOptions{CertFile: c.CertFile, KeyFile: c.KeyFile, ClientCAFile: c.CAChainCertFile, KeyPassword: []byte(c.KeyPassword)}
 	var err error
-	if c.MinVersion != "" {
-		if opts.MinVersion, err = tlsconf.ParseVersion(c.MinVersion); err != nil {
-			return nil, fmt.Errorf("proxy.tls.minVersion: %w", err)
-		}
+	if opts.MinVersion, err = tlsconf.ParseVersion(c.MinVersion); err != nil {
+		return nil, fmt.Errorf("proxy.tls.minVersion: %w", err)
 	}
-	if len(c.CipherSuites) > 0 {
-		if opts.CipherSuites, err = tlsconf.ParseCipherSuites(c.CipherSuites); err != nil {
-			return nil, fmt.Errorf("proxy.tls.cipherSuites: %w", err)
-		}
+	if opts.CipherSuites, err = tlsconf.ParseCipherSuites(c.CipherSuites); err != nil {
+		return nil, fmt.Errorf("proxy.tls.cipherSuites: %w", err)
 	}
 	return tlsconf.ServerConfig(opts)
 }

@@ -145,9 +145,7 @@ func (c *Client) maybeReload() {
 	changed := false
 	for path, old := range c.stamps {
 		st, err := os.Stat(path)
-		// Same inode, mtime and size: timestamps are only as fine as the
-		// kernel tick, and rotations usually rename a new file in.
-		if err != nil || !os.SameFile(old, st) || !st.ModTime().Equal(old.ModTime()) || st.Size() != old.Size() {
+		if err != nil || !Unchanged(old, st) {
 			changed = true
 			break
 		}
@@ -200,4 +198,12 @@ func (c *Client) ClientCertificate() *x509.Certificate {
 		return nil
 	}
 	return c.cert.Leaf
+}
+
+// Unchanged reports whether cur is the file old described, unchanged: same
+// inode (a rename-based rotation makes a new one), modification time and
+// size. File timestamps are only as fine as the kernel tick, so the inode
+// matters.
+func Unchanged(old, cur os.FileInfo) bool {
+	return old != nil && cur != nil && os.SameFile(old, cur) && old.ModTime().Equal(cur.ModTime()) && old.Size() == cur.Size()
 }

@@ -230,14 +230,11 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 
 // isTLSAlert reports a TLS alert from the broker, e.g. a rejected client
 // certificate, which TLS 1.3 delivers with the first read after the
-// handshake.
+// handshake. Over TCP crypto/tls reports a received alert as a
+// "remote error" (tls.AlertError is for QUIC only).
 func isTLSAlert(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" {
-		return true
-	}
-	var alert tls.AlertError
-	return errors.As(err, &alert)
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 // tlsFailure turns a handshake error into an AuthError with a hint.
@@ -275,14 +272,6 @@ func (d *Dialer) Reauthenticate(ctx context.Context, broker string, rt RoundTrip
 	d.hooks.Reauthenticated(broker, d.mech.Name())
 	d.log.Debug("upstream re-authenticated", "broker", broker, "mechanism", d.mech.Name(), "session_lifetime", lifetime)
 	return lifetime, nil
-}
-
-// Mechanism is the configured SASL mechanism name, or "".
-func (d *Dialer) Mechanism() string {
-	if d.mech == nil {
-		return ""
-	}
-	return d.mech.Name()
 }
 
 // Close releases the mechanism's resources. File reloads happen on the

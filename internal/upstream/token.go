@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
 // tokenSource yields OAUTHBEARER tokens. Sources cache: a token is reused
@@ -59,7 +61,7 @@ func (f *fileToken) Token(context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("oauth token file: %w", err)
 	}
-	if f.tok != "" && sameFile(f.st, st) {
+	if f.tok != "" && tlsconf.Unchanged(f.st, st) {
 		return f.tok, nil
 	}
 	data, err := os.ReadFile(f.path)
@@ -72,13 +74,6 @@ func (f *fileToken) Token(context.Context) (string, error) {
 	}
 	f.tok, f.st = tok, st
 	return tok, nil
-}
-
-// sameFile reports whether b is a, unchanged: same inode (a rename-based
-// rotation makes a new one), modification time and size. File timestamps
-// are only as fine as the kernel tick, so the inode matters.
-func sameFile(a, b os.FileInfo) bool {
-	return a != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 // commandToken runs a shell command that prints a token.
