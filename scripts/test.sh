@@ -22,11 +22,16 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test -race"
 export KAFKA_PROXY_E2E=1 KAFKA_PROXY_E2E_REQUIRE_NETNS=${KAFKA_PROXY_E2E_REQUIRE_NETNS:-1}
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# One closing line for CI, also when a step fails (set -e ends the script
+# there): test packages that passed and failed.
+summary() {
+  if [ -s "$log" ]; then
+    echo "packages: $(grep -c '^ok' "$log") passed, $(grep -c '^FAIL[[:space:]]' "$log") failed"
+  fi
+  rm -f "$log"
+}
+trap summary EXIT
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee "$log"
 
 echo "== fuzz smoke (${FUZZTIME:=5s} per target)"
 bash scripts/fuzz.sh "$FUZZTIME"
-
-# One closing line for CI: test packages that passed and failed.
-echo "packages: $(grep -c '^ok' "$log") passed, $(grep -c '^FAIL' "$log") failed"

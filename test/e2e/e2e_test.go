@@ -127,6 +127,9 @@ func (s *suite) checkBrokersUnreachable(t *testing.T, tg *target) {
 	}
 	bash, err := exec.LookPath("bash")
 	requireTool(t, "bash", err)
+	if len(tg.demo.brokers) == 0 {
+		t.Fatalf("%s demo printed no broker addresses: nothing to check unreachable", tg.mode)
+	}
 	for _, b := range tg.demo.brokers {
 		host, port, _ := net.SplitHostPort(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

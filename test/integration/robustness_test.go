@@ -8,97 +8,19 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
 )
 
-// TestMalformedFrames sends bad input on separate connections while a
-// real client keeps producing: each bad connection is closed and logged
-// with its reason, and the good client is unaffected.
-func TestMalformedFrames(t *testing.T) {
-	_, p := setup(t, func(c *config.Config) { c.Proxy.MaxFrameSize = 1 << 20 })
-	ctx := ctxT(t, 60*time.Second)
-	good := franzClient(t, p, kgo.DefaultProduceTopic("robust"), kgo.AllowAutoTopicCreation())
-	stop := make(chan struct{})
-	var produced atomic.Int64
-	done := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			if err := good.ProduceSync(ctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
-				done <- err
-				return
-			}
-			produced.Add(1)
-		}
-	}()
-
-	big := binary.BigEndian.AppendUint32(nil, 2<<20)
-	cases := []struct {
-		name  string
-		input []byte
-		log   string
-	}{
-		{"negative size", []byte{0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0}, "negative frame size"},
-		{"oversized", append(big, make([]byte, 16)...), "frame size above limit"},
-		{"too small", []byte{0, 0, 0, 3, 0, 0, 0}, "frame too small"},
-		{"tls hello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}, "client speaks TLS"},
-		{"http", []byte("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), "client speaks HTTP"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", p.Bootstrap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, _ = c.Write(tc.input)
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if n, err := c.Read(make([]byte, 64)); err == nil {
-				t.Errorf("connection stayed open and answered %d bytes", n)
-			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Errorf("connection was not closed")
-			}
-			if !p.Logs.WaitFor(5*time.Second, "connection closed", tc.log) {
-				t.Errorf("no log line with %q", tc.log)
-			}
-		})
-	}
-	// Many more garbage connections, bounded in count and time.
-	for i := 0; i < 200; i++ {
-		c, err := net.Dial("tcp", p.Bootstrap)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = c.Write([]byte{byte(i), 0xff, byte(i * 7), 0x13, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
-		c.Close()
-	}
-	before := produced.Load()
-	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatalf("good client failed while bad connections were handled: %v", err)
-	}
-	if produced.Load() <= before {
-		t.Errorf("good client made no progress after the bad connections")
-	}
-}
-
 // TestUnknownKeyPassesThrough: an API key the proxy does not know is
-// forwarded and its answer relayed byte for byte.
+// forwarded and its answer relayed byte for byte. (Malformed frames are
+// test/robustness's TestMalformedFrames.)
 func TestUnknownKeyPassesThrough(t *testing.T) {
 	fb := startFakeBroker(t, func(key, version int16, corr int32, body []byte) [][]byte {
 		resp := binary.BigEndian.AppendUint32(nil, uint32(corr))
