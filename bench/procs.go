@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
 )
 
 // noFileLimit is the descriptor limit the bench and its children ask for:
@@ -372,19 +374,9 @@ func freePorts(n int) ([]int, error) {
 
 // buildProxy compiles ./cmd/kafka-proxy of the enclosing module into dir.
 func buildProxy(ctx context.Context, dir string) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return "", errors.New("not inside the kafka-proxy module: run from the repository or pass --proxy-bin")
-	}
 	bin := filepath.Join(dir, "kafka-proxy")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kafka-proxy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/kafka-proxy: %w\n%s", err, out)
+	if err := kafkatest.BuildProxy(ctx, bin, false, ""); err != nil {
+		return "", fmt.Errorf("%w (run from the repository or pass --proxy-bin)", err)
 	}
 	return bin, nil
 }

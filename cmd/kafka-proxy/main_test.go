@@ -41,12 +41,10 @@ func TestMain(m *testing.M) {
 	}
 	proxyBinary = filepath.Join(dir, "kafka-proxy")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	build := exec.CommandContext(ctx, "go", "build", "-o", proxyBinary,
-		"-ldflags", "-X github.com/kafka-proxy/kafka-proxy/internal/cli.Version="+testVersion, ".")
-	out, err := build.CombinedOutput()
+	err = kafkatest.BuildProxy(ctx, proxyBinary, false, "-X github.com/kafka-proxy/kafka-proxy/internal/cli.Version="+testVersion)
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
 )
 
 // Environment variables that steer the suite.
@@ -129,7 +131,10 @@ func setup() (_ *suite, err error) {
 	s.bin = os.Getenv(envBinary)
 	if s.bin == "" {
 		s.bin = filepath.Join(s.tmp, "kafka-proxy")
-		if err := buildProxy(filepath.Join(s.dir, "..", ".."), s.bin, raceBuild || os.Getenv(envRace) == "1"); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		err := kafkatest.BuildProxy(ctx, s.bin, raceBuild || os.Getenv(envRace) == "1", "")
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -202,33 +207,6 @@ func (s *suite) teardown() error {
 		errs = append(errs, os.RemoveAll(s.tmp))
 	}
 	return errors.Join(errs...)
-}
-
-// goTool is the go command: the one on PATH, else the one under GOROOT
-// (go test sets GOROOT in the test's environment).
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	return "go"
-}
-
-func buildProxy(moduleRoot, out string, race bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/kafka-proxy")...)
-	cmd.Dir = moduleRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/kafka-proxy: %w\n%s", err, b)
-	}
-	return nil
 }
 
 // freePortRange finds base such that base..base+n-1 are all free on ip.

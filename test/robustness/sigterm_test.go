@@ -25,9 +25,8 @@ func buildProxy(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "kafka-proxy")
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/kafka-proxy/kafka-proxy/cmd/kafka-proxy")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := kafkatest.BuildProxy(context.Background(), bin, false, ""); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("built kafka-proxy in %v", time.Since(start).Round(time.Millisecond))
 	return bin
