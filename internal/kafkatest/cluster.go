@@ -7,7 +7,6 @@ package kafkatest
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -25,16 +24,10 @@ type Cluster struct {
 }
 
 // NewCluster starts a kfake cluster (3 brokers unless opts say otherwise)
-// behind the guard, bound to 127.0.0.1.
+// behind the guard, bound to 127.0.0.1. (Brokers that speak TLS or SASL
+// are SecureCluster's.)
 func NewCluster(opts ...kfake.Opt) (*Cluster, error) {
-	return NewTLSCluster(nil, opts...)
-}
-
-// NewTLSCluster is NewCluster with brokers serving TLS with tc. The guard
-// terminates TLS itself (kfake.TLS would wrap the guard and hide the frames
-// from it), so do not also pass kfake.TLS.
-func NewTLSCluster(tc *tls.Config, opts ...kfake.Opt) (*Cluster, error) {
-	g := &guard{tls: tc}
+	g := &guard{}
 	opts = append([]kfake.Opt{kfake.NumBrokers(3)}, opts...)
 	opts = append(opts, kfake.ListenFn(g.listen))
 	c, err := kfake.NewCluster(opts...)
@@ -53,7 +46,6 @@ func (c *Cluster) Rejected() int {
 
 // guard wraps every accepted broker connection.
 type guard struct {
-	tls      *tls.Config
 	mu       sync.Mutex
 	rejected int
 }
@@ -62,9 +54,6 @@ func (g *guard) listen(network, addr string) (net.Listener, error) {
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
-	}
-	if g.tls != nil {
-		ln = tls.NewListener(ln, g.tls)
 	}
 	return guardListener{Listener: ln, g: g}, nil
 }
@@ -90,14 +79,14 @@ type guardConn struct {
 	pending []byte // rest of the current, already checked frame
 }
 
-// maxFrame mirrors Kafka's socket.request.max.bytes default.
-const maxFrame = 100 << 20
-
 func (c *guardConn) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 {
-		frame, err := c.next()
+		frame, bad, err := readRequest(c.r)
 		if err != nil {
 			return 0, err
+		}
+		if bad != nil {
+			return 0, c.reject(bad)
 		}
 		c.pending = frame
 	}
@@ -106,31 +95,37 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// next reads one frame and returns it if kfake can handle it.
-func (c *guardConn) next() ([]byte, error) {
+// maxFrame mirrors Kafka's socket.request.max.bytes default.
+const maxFrame = 100 << 20
+
+// readRequest reads one request frame (size prefix included) as a broker
+// would. bad says why kfake could not take it (a size out of bounds, an
+// unknown API key or version: Apache Kafka closes the connection for
+// those, kfake would crash); err is the reader's.
+func readRequest(r io.Reader) (frame []byte, bad, err error) {
 	var size [4]byte
-	if _, err := io.ReadFull(c.r, size[:]); err != nil {
-		return nil, err
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	if n < 8 || n > maxFrame {
-		return nil, c.reject(fmt.Errorf("frame size %d", n))
+		return nil, fmt.Errorf("frame size %d", n), nil
 	}
-	frame := make([]byte, 4+int(n))
+	frame = make([]byte, 4+int(n))
 	copy(frame, size[:])
-	if _, err := io.ReadFull(c.r, frame[4:]); err != nil {
-		return nil, err
+	if _, err := io.ReadFull(r, frame[4:]); err != nil {
+		return nil, nil, err
 	}
 	key := int16(binary.BigEndian.Uint16(frame[4:]))
 	version := int16(binary.BigEndian.Uint16(frame[6:]))
 	req := kmsg.RequestForKey(key)
 	if req == nil {
-		return nil, c.reject(fmt.Errorf("unknown api key %d", key))
+		return nil, fmt.Errorf("unknown api key %d", key), nil
 	}
-	if version < 0 || (version > req.MaxVersion() && key != 18) {
-		return nil, c.reject(fmt.Errorf("unsupported %s version %d", kmsg.NameForKey(key), version))
+	if version < 0 || (version > req.MaxVersion() && key != kmsg.ApiVersions.Int16()) {
+		return nil, fmt.Errorf("unsupported %s version %d", kmsg.NameForKey(key), version), nil
 	}
-	return frame, nil
+	return frame, nil, nil
 }
 
 func (c *guardConn) reject(err error) error {

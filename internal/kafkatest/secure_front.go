@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -136,19 +135,21 @@ type frontConn struct {
 
 var errFrontClosed = errors.New("kafkatest front: connection closed")
 
-// secureMaxFrame mirrors Kafka's socket.request.max.bytes default.
-const secureMaxFrame = 100 << 20
-
 // Read hands kfake the next forwarded frame, answering SASL locally and
 // enforcing expiry and the guard on the way.
 func (c *frontConn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
-		frame, err := c.readFrame()
+		frame, bad, err := readRequest(c.r)
 		if err != nil {
 			c.mu.Lock()
 			c.peerGone = true
 			c.mu.Unlock()
 			return 0, err
+		}
+		if bad != nil {
+			c.f.count(func(s *SecureStats) { s.Rejected++ })
+			c.Close()
+			return 0, fmt.Errorf("kafkatest front: %w", bad)
 		}
 		fwd, err := c.inspect(frame)
 		if err != nil {
@@ -164,35 +165,13 @@ func (c *frontConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *frontConn) readFrame() ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c.r, size[:]); err != nil {
-		return nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 8 || n > secureMaxFrame {
-		c.f.count(func(s *SecureStats) { s.Rejected++ })
-		return nil, fmt.Errorf("kafkatest front: frame size %d", n)
-	}
-	frame := make([]byte, 4+int(n))
-	copy(frame, size[:])
-	if _, err := io.ReadFull(c.r, frame[4:]); err != nil {
-		return nil, err
-	}
-	return frame, nil
-}
-
 // inspect decides what happens to one request frame: forward to kfake
 // (true), answered here (false), or close the connection (error).
 func (c *frontConn) inspect(frame []byte) (bool, error) {
 	r := kbin.Reader{Src: frame[4:]}
 	key, version, corr := r.Int16(), r.Int16(), r.Int32()
-	r.NullableString() // client id
-	req := kmsg.RequestForKey(key)
-	if req == nil || version < 0 || (version > req.MaxVersion() && key != kmsg.ApiVersions.Int16()) {
-		c.f.count(func(s *SecureStats) { s.Rejected++ })
-		return false, fmt.Errorf("kafkatest front: cannot handle key %d version %d", key, version)
-	}
+	r.NullableString()             // client id
+	req := kmsg.RequestForKey(key) // readRequest checked key and version
 	req.SetVersion(version)
 	if req.IsFlexible() {
 		kmsg.SkipTags(&r)
