@@ -103,7 +103,7 @@ func TestDrainBeforeRun(t *testing.T) {
 	proxyUp, broker := connPair(t, false)
 	defer client.Close()
 	defer broker.Close()
-	s := New(proxyClient, upConn(proxyUp, 0), testOptions(), discardLog(), nil)
+	s := New(testPeer(proxyClient), upConn(proxyUp, 0), testOptions(), discardLog(), nil)
 	s.Drain()
 	done := make(chan error, 1)
 	go func() { done <- s.Run() }()

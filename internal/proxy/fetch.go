@@ -3,28 +3,32 @@ package proxy
 import (
 	"fmt"
 
-	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
-// relayFetch passes a Fetch v16+ response through without buffering it:
-// its KIP-951 node endpoints sit in the body's last tagged fields, after
-// all record data, so rewrite.StreamFetch walks the body with a small
-// buffer, streams the records and rewrites the endpoints in place (the
-// length, already announced by the size prefix, never changes).
-func (s *Session) relayFetch(e inflight, total int) error {
+// relayStreamed passes a response through a streaming stage without
+// buffering it. For Fetch v16+ the KIP-951 node endpoints sit in the body's
+// last tagged fields, after all record data, so the address stage walks the
+// body with a small buffer, streams the records and rewrites the endpoints
+// in place (the length, already announced by the size prefix, never
+// changes).
+func (s *Session) relayStreamed(st pipeline.StreamingStage, e inflight, total int) error {
 	head, err := s.upR.Peek(min(total, s.upR.Size()))
 	if err != nil {
-		return fmt.Errorf("read fetch response: %w", err)
+		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
 	}
-	headerLen, err := skipTags(head, 8)
-	if err != nil {
-		return fmt.Errorf("fetch response header: %w", err)
+	headerLen := 8
+	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
+		if headerLen, err = skipTags(head, 8); err != nil {
+			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
+		}
 	}
 	_, _ = s.upR.Discard(headerLen) // head stays valid until the next read
 	bufp := s.opts.Buffers.Get()
 	defer s.opts.Buffers.Put(bufp)
-	if err := rewrite.StreamFetchProgress(s.client, s.upR, s.up.Conn, head[:headerLen], total-headerLen, e.version, s.opts.Mapper, *bufp, s.extendReadFn); err != nil {
-		return fmt.Errorf("relay fetch v%d response: %w", e.version, err)
+	if err := st.Stream(s.client, s.upR, s.up.Conn, head[:headerLen], total-headerLen, e.version, *bufp, s.extendReadFn); err != nil {
+		return fmt.Errorf("relay %s v%d response: %w", keyName(e.key), e.version, err)
 	}
 	s.metrics.Response(total)
 	return nil

@@ -83,7 +83,7 @@ func FuzzSession(f *testing.F) {
 		opts := testOptions()
 		opts.MaxFrameSize, opts.RequestBufferSize, opts.ResponseBufferSize, opts.MaxOpenRequests = fuzzMaxFrame, 64, 64, 4
 		opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second
-		s := New(proxyClient, upConn(proxyUp, 0), opts, discardLog(), nil)
+		s := New(testPeer(proxyClient), upConn(proxyUp, 0), opts, discardLog(), nil)
 		done := make(chan error, 1)
 		go func() { done <- s.Run() }()
 		brokerDone := make(chan struct{})

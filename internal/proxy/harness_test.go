@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
@@ -80,10 +82,22 @@ func testOptions() Options {
 		ResponseBufferSize: 4096,
 		ReadTimeout:        ioTimeout,
 		WriteTimeout:       ioTimeout,
-		Mapper:             fakeMapper{},
+		Stages:             testStages(),
 		Buffers:            wire.NewBufferPool(16 << 10),
 	}
 }
+
+// testStages is the server's chain with fakeMapper, after extra stages.
+func testStages(extra ...pipeline.Stage) *pipeline.Chain {
+	c, err := pipeline.NewChain(append(extra, rewrite.Versions(), rewrite.Addresses(fakeMapper{}))...)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// testPeer is an admitted plaintext client on conn.
+func testPeer(conn net.Conn) *pipeline.Client { return pipeline.NewClient(conn, "broker:9092") }
 
 // watchedOptions are testOptions with a started broker watch (started
 // before the sessions, so their leak checks do not count its goroutine).
@@ -153,7 +167,7 @@ func startSession(t testing.TB, tcp bool, opts Options, lifetime time.Duration) 
 	client, proxyClient := connPair(t, tcp)
 	proxyUp, broker := connPair(t, tcp)
 	h := &harness{t: t, client: client, broker: broker, done: make(chan error, 1)}
-	h.sess = New(proxyClient, upConn(proxyUp, lifetime), opts, discardLog(), &h.metrics)
+	h.sess = New(testPeer(proxyClient), upConn(proxyUp, lifetime), opts, discardLog(), &h.metrics)
 	go func() { h.done <- h.sess.Run() }()
 	t.Cleanup(func() {
 		_ = client.Close()

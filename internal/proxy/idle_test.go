@@ -106,7 +106,7 @@ func TestResponseReaderKeptWhileBuffered(t *testing.T) {
 	proxyUp, broker := loopbackPair(t)
 	defer client.Close()
 	defer broker.Close()
-	s := New(proxyClient, upConn(proxyUp, 0), testOptions(), discardLog(), nil)
+	s := New(testPeer(proxyClient), upConn(proxyUp, 0), testOptions(), discardLog(), nil)
 	defer s.Close()
 	if err := writeAll(broker, rawResponse(1, []byte("early"))); err != nil {
 		t.Fatal(err)

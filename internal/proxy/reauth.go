@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
-	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 // reauthWaitSlack is added to the read timeout to bound a renewal queued
@@ -119,16 +117,7 @@ func (s *Session) ended() error {
 func (s *Session) RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	s.corr++
 	corr := s.corr
-	frame := make([]byte, 4, 64)
-	frame = binary.BigEndian.AppendUint16(frame, uint16(req.Key()))
-	frame = binary.BigEndian.AppendUint16(frame, uint16(req.GetVersion()))
-	frame = binary.BigEndian.AppendUint32(frame, uint32(corr))
-	frame = binary.BigEndian.AppendUint16(frame, 0xffff) // null client id
-	if flexible, _ := wire.RequestFlexible(req.Key(), req.GetVersion()); flexible {
-		frame = append(frame, 0)
-	}
-	frame = req.AppendTo(frame)
-	putSize(frame, len(frame)-4)
+	frame := new(kmsg.RequestFormatter).AppendRequest(make([]byte, 0, 64), req, corr) // null client id
 
 	ch := make(chan reply, 1)
 	if !s.enqueue(inflight{corr: corr, key: req.Key(), version: req.GetVersion(), reply: ch}) {

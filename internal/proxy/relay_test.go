@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/policy"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
@@ -153,7 +154,7 @@ func TestRelayLargeFrames(t *testing.T) {
 // nothing reaches the broker.
 func TestForbiddenKey(t *testing.T) {
 	opts := testOptions()
-	opts.Forbidden = map[int16]bool{2: true}
+	opts.Stages = testStages(policy.ForbiddenKeys([]int{2}))
 	h := startSession(t, false, opts, 0)
 	go func() { _ = writeAll(h.client, requestFrame(listOffsets(3, "t"), 1, nil)) }()
 	err := h.wait()

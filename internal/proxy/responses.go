@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 
-	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
@@ -65,10 +67,14 @@ func (s *Session) relayResponse(e inflight) error {
 		return fmt.Errorf("broker answered correlation id %d but the oldest request in flight is %d (%s v%d); closing rather than hand the client another request's answer", corr, e.corr, keyName(e.key), e.version)
 	}
 	total := 4 + size
-	if e.reply == nil && rewrite.Streamed(e.key, e.version) {
-		return s.relayFetch(e, total)
+	var route pipeline.Route
+	if e.reply == nil {
+		route = s.opts.Stages.Route(e.key, e.version)
+		if st := s.opts.Stages.Streamer(route); st != nil {
+			return s.relayStreamed(st, e, total)
+		}
 	}
-	if e.reply == nil && !rewrite.Needed(e.key, e.version) {
+	if e.reply == nil && !route.Response() {
 		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers, s.extendReadFn); err != nil {
 			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
 		}
@@ -89,9 +95,9 @@ func (s *Session) relayResponse(e inflight) error {
 		e.reply <- reply{body: frame[headerLen:]} // buffered: never blocks
 		return nil
 	}
-	body, changed, err := rewrite.Response(e.key, e.version, frame[headerLen:], s.opts.Mapper)
+	body, changed, err := s.runResponseStages(route, e, frame[headerLen:])
 	if err != nil {
-		return fmt.Errorf("rewrite %s v%d response: %w", keyName(e.key), e.version, err)
+		return fmt.Errorf("%s v%d response: %w", keyName(e.key), e.version, err)
 	}
 	if changed {
 		putSize(frame, headerLen-4+len(body))
@@ -146,3 +152,5 @@ func forward(dst io.Writer, r *bufio.Reader, raw io.Reader, n int, pool *wire.Bu
 func putSize(frame []byte, n int) {
 	frame[0], frame[1], frame[2], frame[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 }
+
+func keyName(key int16) string { return kmsg.NameForKey(key) }

@@ -101,7 +101,7 @@ func TestMetadataRewriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = writeAll(h.broker, responseFrame(metadataResponse(12, "fail"), 1)) }()
-	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "rewrite Metadata v12 response") {
+	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "Metadata v12 response: rewrite: map broker") {
 		t.Fatalf("Run = %v", err)
 	}
 	expectEOF(t, h.client, "client")

@@ -18,7 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
@@ -47,10 +49,11 @@ type Options struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write to the broker.
 	WriteTimeout time.Duration
-	// Forbidden API keys close the connection when requested.
-	Forbidden     map[int16]bool
+	// Stages are the request path's per-key stages (address rewriting,
+	// the ApiVersions clamp, policy); a request or response no stage
+	// wants is spliced through undecoded.
+	Stages        *pipeline.Chain
 	Acks0Disabled bool
-	Mapper        rewrite.Mapper
 	Buffers       *wire.BufferPool
 	// RequestReaders and ResponseReaders lend the sessions their read
 	// buffers (RequestBufferSize and ResponseBufferSize bytes) while a
@@ -76,7 +79,8 @@ var ErrBrokerClosed = errors.New("broker closed the connection while no request 
 // Session is one proxied client connection.
 type Session struct {
 	opts    Options
-	client  net.Conn
+	peer    *pipeline.Client
+	client  net.Conn // peer.Conn
 	up      *upstream.Conn
 	log     *slog.Logger
 	metrics Metrics
@@ -128,8 +132,9 @@ type Session struct {
 	endReason error // why the proxy ended an otherwise healthy session
 }
 
-// New prepares a session between an accepted client and a dialled broker.
-func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m Metrics) *Session {
+// New prepares a session between an admitted client and a dialled broker.
+func New(peer *pipeline.Client, up *upstream.Conn, opts Options, log *slog.Logger, m Metrics) *Session {
+	client := peer.Conn
 	if m == nil {
 		m = nopMetrics{}
 	}
@@ -145,6 +150,7 @@ func New(client net.Conn, up *upstream.Conn, opts Options, log *slog.Logger, m M
 	stopping, stopRequests := context.WithCancel(context.Background())
 	s := &Session{
 		opts:         opts,
+		peer:         peer,
 		client:       client,
 		up:           up,
 		log:          log,
@@ -324,22 +330,24 @@ func (s *Session) pumpRequests() error {
 		}
 		h := wire.ParseRequestHeader(head[4:])
 		total := 4 + size
-		if s.opts.Forbidden[h.Key] {
-			return fmt.Errorf("forbidden api key %d (%s) requested", h.Key, keyName(h.Key))
+		var frame []byte // the whole request, when a stage read or replaced it
+		if route := s.opts.Stages.Route(h.Key, h.Version); route.Request() {
+			var local []byte
+			if frame, local, err = s.runRequestStages(route, h, total); err != nil {
+				return err
+			}
+			if local != nil {
+				if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) {
+					return nil
+				}
+				continue
+			}
 		}
-		if local, err := s.checkVersion(h); err != nil {
-			return err
-		} else if local != nil {
-			if _, err := s.clientR.Discard(total); err != nil {
-				return fmt.Errorf("read request: %w", err)
-			}
-			if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) {
-				return nil
-			}
-			continue
+		if frame != nil {
+			head = frame // head may be stale once the frame was read whole
 		}
 		expectResponse := true
-		if h.Key == 0 {
+		if h.Key == kmsg.Produce.Int16() {
 			acks, err := peekAcks(head, total, h.Version)
 			if err != nil {
 				return fmt.Errorf("produce v%d: %w", h.Version, err)
@@ -359,7 +367,12 @@ func (s *Session) pumpRequests() error {
 			s.writeMu.Unlock()
 			return nil
 		}
-		err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers, s.extendWriteFn)
+		if frame != nil {
+			s.extendWrite()
+			_, err = s.up.Conn.Write(frame)
+		} else {
+			err = forward(s.up.Conn, s.clientR, s.client, total, s.opts.Buffers, s.extendWriteFn)
+		}
 		if err == nil && expectResponse {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at

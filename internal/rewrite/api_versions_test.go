@@ -37,7 +37,7 @@ func TestAPIVersionsClamp(t *testing.T) {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			in := apiVersionsFixture(v)
 			body := encode(in)
-			out, changed, err := Response(18, v, body, errMapper{}) // the clamp needs no mapper
+			out, changed, err := response(t, 18, v, body, errMapper{}) // the clamp needs no mapper
 			if err != nil || !changed {
 				t.Fatalf("got changed=%v err=%v", changed, err)
 			}
@@ -73,25 +73,43 @@ func TestAPIVersionsAlreadyWithinLimits(t *testing.T) {
 	r.SetVersion(3)
 	r.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 3, MaxVersion: 12}, {ApiKey: 18, MaxVersion: 3}, {ApiKey: 9999, MaxVersion: 7}}
 	body := encode(r)
-	out, changed, err := Response(18, 3, body, nil)
+	out, changed, err := response(t, 18, 3, body, nil)
 	if err != nil || changed || !sameSlice(out, body) {
 		t.Fatalf("got changed=%v err=%v, want the body back", changed, err)
 	}
 }
 
 // TestAPIVersionsUnsupportedVersion: the broker answers an ApiVersions it
-// does not support with UNSUPPORTED_VERSION encoded as v0. Decoding that at
-// the flexible request version would fail or misparse; it must pass as is.
+// does not support with UNSUPPORTED_VERSION encoded as v0, whatever the
+// request's version. It is decoded (and clamped) as v0 and stays v0; an
+// answer already within the proxy's range passes as is.
 func TestAPIVersionsUnsupportedVersion(t *testing.T) {
-	r := kmsg.NewPtrApiVersionsResponse()
-	r.SetVersion(0)
-	r.ErrorCode = 35
-	r.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 18, MinVersion: 0, MaxVersion: 99}}
-	body := r.AppendTo(nil)
-	for v := int16(0); v <= 10; v++ {
-		out, changed, err := Response(18, v, body, nil)
-		if err != nil || changed || !sameSlice(out, body) {
-			t.Errorf("v%d: got changed=%v err=%v, want the body back", v, changed, err)
+	for _, brokerMax := range []int16{99, 3} {
+		r := kmsg.NewPtrApiVersionsResponse()
+		r.SetVersion(0)
+		r.ErrorCode = 35
+		r.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 18, MinVersion: 0, MaxVersion: brokerMax}}
+		body := r.AppendTo(nil)
+		// Above the max the proxy answers the request itself (Versions).
+		for v := int16(0); v <= apiVersionsMax(); v++ {
+			out, changed, err := response(t, 18, v, body, nil)
+			if err != nil {
+				t.Fatalf("v%d: %v", v, err)
+			}
+			if brokerMax <= apiVersionsMax() {
+				if changed || !sameSlice(out, body) {
+					t.Errorf("broker max %d, v%d: changed=%v, want the body back", brokerMax, v, changed)
+				}
+				continue
+			}
+			got := kmsg.NewPtrApiVersionsResponse()
+			got.SetVersion(0)
+			if err := got.ReadFrom(out); err != nil || !changed {
+				t.Fatalf("v%d: changed=%v, decode as v0: %v", v, changed, err)
+			}
+			if got.ErrorCode != 35 || len(got.ApiKeys) != 1 || got.ApiKeys[0].MaxVersion != apiVersionsMax() {
+				t.Errorf("v%d: got %+v, want error 35 and max %d", v, got, apiVersionsMax())
+			}
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
 // ErrMalformedFetch is returned (wrapped) by StreamFetch for a body that
@@ -45,10 +47,10 @@ const (
 
 // Streamed reports whether a response of key at version is relayed with
 // StreamFetchProgress rather than decoded whole: Fetch v16+, whose node
-// endpoints follow the record data. (Response still rewrites those
-// versions whole; the tests use it as the oracle for the stream.)
+// endpoints follow the record data. (The whole-message rewrite still
+// handles those versions; the tests use it as the oracle for the stream.)
 func Streamed(key, version int16) bool {
-	return key == 1 && version >= fetchStreamMinVersion
+	return key == kmsg.Fetch.Int16() && version >= fetchStreamMinVersion
 }
 
 // StreamFetch relays one Fetch response body of n bytes (v16+, the bytes
@@ -120,7 +122,7 @@ func StreamFetchProgress(w io.Writer, r *bufio.Reader, raw io.Reader, head []byt
 	case version < fetchStreamMinVersion:
 		return fmt.Errorf("stream fetch v%d: only v%d+ carries node endpoints", version, fetchStreamMinVersion)
 	case version > maxV:
-		return fmt.Errorf("stream fetch: walks up to v%d: %w", maxV, ErrUnsupportedVersion)
+		return fmt.Errorf("stream fetch: walks up to v%d: %w", maxV, pipeline.ErrUnsupportedVersion)
 	case n < 0:
 		return fmt.Errorf("stream fetch: negative body size %d", n)
 	}

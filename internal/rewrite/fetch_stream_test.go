@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
 // sfMaxVersion is the newest Fetch version kmsg knows: the tests run
@@ -521,8 +523,8 @@ func TestStreamFetchErrors(t *testing.T) {
 	if _, err := sfRun(t, body, 15, testMapper{}, 4096, true, nil); err == nil {
 		t.Error("v15: no error")
 	}
-	if _, err := sfRun(t, body, v+1, testMapper{}, 4096, true, nil); !errors.Is(err, ErrUnsupportedVersion) {
-		t.Errorf("v%d: got %v, want ErrUnsupportedVersion", v+1, err)
+	if _, err := sfRun(t, body, v+1, testMapper{}, 4096, true, nil); !errors.Is(err, pipeline.ErrUnsupportedVersion) {
+		t.Errorf("v%d: got %v, want pipeline.ErrUnsupportedVersion", v+1, err)
 	}
 	if err := StreamFetch(io.Discard, bufio.NewReader(bytes.NewReader(body)), nil, -1, v, testMapper{}, nil); err == nil {
 		t.Error("negative size: no error")
@@ -690,6 +692,7 @@ func BenchmarkStreamFetch(b *testing.B) {
 		}
 	})
 	b.Run("buffer+decode", func(b *testing.B) {
+		c := testChain(b, m)
 		src := bytes.NewReader(body)
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
@@ -699,7 +702,7 @@ func BenchmarkStreamFetch(b *testing.B) {
 			if _, err := io.ReadFull(src, frame); err != nil {
 				b.Fatal(err)
 			}
-			out, _, err := Response(1, v, frame, m)
+			out, _, err := runChain(c, 1, v, frame)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -37,7 +37,7 @@ func fuzzKey(f *testing.F, key int16, seeds func(v int16) []byte) {
 		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("Response hangs: v%d body %x", vb, body)) })
 		defer watchdog.Stop()
 		v := int16(vb) % (maxV + 1)
-		out, changed, err := Response(key, v, body, fuzzMapper{})
+		out, changed, err := response(t, key, v, body, fuzzMapper{})
 		if err != nil {
 			if out != nil || changed {
 				t.Fatalf("error %v with out=%d bytes changed=%v", err, len(out), changed)
@@ -50,7 +50,7 @@ func fuzzKey(f *testing.F, key int16, seeds func(v int16) []byte) {
 			}
 			return
 		}
-		out2, changed2, err := Response(key, v, out, fuzzMapper{})
+		out2, changed2, err := response(t, key, v, out, fuzzMapper{})
 		if err != nil || changed2 || !sameSlice(out2, out) {
 			t.Fatalf("second pass over rewritten body: changed=%v err=%v", changed2, err)
 		}

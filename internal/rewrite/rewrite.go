@@ -3,8 +3,10 @@
 //
 // Each API key that carries an address has one small file here, named after
 // the key (03_metadata.go, 10_find_coordinator.go, ...). All of them work on
-// typed kmsg structs; the table in this file decides which responses are
-// decoded at all, so everything else streams through the proxy untouched.
+// typed kmsg structs. Two stages (stage.go) put them on the request path:
+// Addresses and the ApiVersions clamp, Versions; their interest decides
+// which responses are decoded at all, so everything else streams through
+// the proxy untouched.
 //
 // Deliberately not rewritten (see docs/ADDRESSES.md): DescribeQuorum (55)
 // v2+ Nodes[].Listeners are controller listeners, which clients do not reach
@@ -13,7 +15,6 @@
 package rewrite
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -28,105 +29,32 @@ type Mapper interface {
 	MapBroker(nodeID int32, host string, port int32) (string, int32, error)
 }
 
-// ErrUnsupportedVersion is returned (wrapped) by Response for a response
-// that needs a rewrite but whose version kmsg cannot parse. Passing it on
-// would leak broker addresses, so the proxy must close the connection. The
-// ApiVersions clamp keeps well-behaved clients from getting here.
-var ErrUnsupportedVersion = errors.New("response version not supported by the rewriter")
-
 // rewriter changes the addresses in one decoded response in place. resp is
 // always the concrete kmsg type for the key the rewriter is registered for.
 type rewriter func(resp kmsg.Response, m Mapper) (changed bool, err error)
 
 // lookup is the table: the rewriter for a key and the first version whose
-// responses carry something to rewrite. A switch (not a map) keeps it free
-// of package-level state and allocation, since Needed runs per response.
+// responses carry something to rewrite.
 func lookup(key int16) (rw rewriter, minVersion int16, ok bool) {
 	switch key {
-	case 0: // Produce: KIP-951 node endpoints from v10
+	case kmsg.Produce.Int16(): // Produce: KIP-951 node endpoints from v10
 		return rewriteProduce, 10, true
-	case 1: // Fetch: KIP-951 node endpoints from v16
+	case kmsg.Fetch.Int16(): // Fetch: KIP-951 node endpoints from v16
 		return rewriteFetch, 16, true
-	case 3:
+	case kmsg.Metadata.Int16():
 		return rewriteMetadata, 0, true
-	case 10:
+	case kmsg.FindCoordinator.Int16():
 		return rewriteFindCoordinator, 0, true
-	case 18:
+	case kmsg.ApiVersions.Int16():
 		return rewriteAPIVersions, 0, true
-	case 60:
+	case kmsg.DescribeCluster.Int16():
 		return rewriteDescribeCluster, 0, true
-	case 78:
+	case kmsg.ShareFetch.Int16():
 		return rewriteShareFetch, 0, true
-	case 79:
+	case kmsg.ShareAcknowledge.Int16():
 		return rewriteShareAcknowledge, 0, true
 	}
 	return nil, 0, false
-}
-
-// Needed reports whether a response for this request key/version must be
-// decoded (a rewrite applies). It does not allocate: it runs per response.
-// Versions above what kmsg knows are still Needed, so that Response can
-// refuse them instead of letting an address through.
-func Needed(key, version int16) bool {
-	_, minVersion, ok := lookup(key)
-	return ok && version >= minVersion
-}
-
-// Response rewrites one response body: the bytes after the response header
-// (after the correlation id and, for flexible versions, the header tags),
-// for a request of key/version.
-//
-// It returns the body to send: the original slice if nothing changed
-// (including keys and versions that need no rewrite), else a newly
-// allocated encoding. The new buffer is never body itself, because decoded
-// record batches and unknown tags alias body. Decoding copies strings
-// (ReadFrom, not UnsafeReadFrom) so a Mapper may keep the hosts it is given.
-//
-// Errors name what failed (decode, the broker whose mapping failed, an
-// unparseable version) but not the key and version, which the caller
-// already has and adds.
-func Response(key, version int16, body []byte, m Mapper) (out []byte, changed bool, err error) {
-	rw, minVersion, ok := lookup(key)
-	if !ok || version < minVersion {
-		return body, false, nil
-	}
-	if key == apiVersionsKey && apiVersionsUnsupported(body) {
-		return body, false, nil
-	}
-	resp := kmsg.ResponseForKey(key)
-	if version < 0 || version > resp.MaxVersion() {
-		return nil, false, fmt.Errorf("kmsg parses up to v%d: %w", resp.MaxVersion(), ErrUnsupportedVersion)
-	}
-	resp.SetVersion(version)
-	if err := decode(resp, body); err != nil {
-		return nil, false, fmt.Errorf("decode: %w", err)
-	}
-	changed, err = rw(resp, m)
-	if err != nil {
-		return nil, false, err
-	}
-	if !changed {
-		return body, false, nil
-	}
-	return resp.AppendTo(make([]byte, 0, len(body)+64)), true, nil
-}
-
-// decode is resp.ReadFrom with a recover: kmsg v1.15 did not panic in
-// fuzzing, but a bad frame from one broker must cost one connection, never
-// the whole process.
-//
-// Known kmsg v1.15 cost: a flexible body whose tag count is a huge uvarint
-// (0xffffffff in five bytes) makes ReadFrom loop that many times even after
-// the data ran out, about two minutes of CPU, before it returns an error.
-// Only an upstream broker writes response bodies, so the proxy accepts it;
-// the fuzz tests defuse such counts so that they do not stall.
-func decode(resp kmsg.Response, body []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("kmsg panic: %v", r)
-		}
-	}()
-	return resp.ReadFrom(body)
 }
 
 // MaxRewritableVersion is the ApiVersions clamp policy: the highest version

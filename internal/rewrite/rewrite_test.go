@@ -253,7 +253,7 @@ func TestResponseRewritesEveryVersion(t *testing.T) {
 		for v := int16(0); v <= maxV; v++ {
 			t.Run(fmt.Sprintf("%s/v%d", kmsg.NameForKey(c.key), v), func(t *testing.T) {
 				body := encode(c.build(v))
-				out, changed, err := Response(c.key, v, body, testMapper{})
+				out, changed, err := response(t, c.key, v, body, testMapper{})
 				if err != nil {
 					t.Fatalf("Response: %v", err)
 				}
@@ -301,7 +301,7 @@ func TestResponseUnchanged(t *testing.T) {
 		for v := c.minVersion; v <= maxV; v++ {
 			body := encode(c.build(v))
 			calls := 0
-			out, changed, err := Response(c.key, v, body, identityMapper{&calls})
+			out, changed, err := response(t, c.key, v, body, identityMapper{&calls})
 			name := fmt.Sprintf("%s v%d", kmsg.NameForKey(c.key), v)
 			if err != nil || changed || !sameSlice(out, body) {
 				t.Errorf("%s: got changed=%v same=%v err=%v, want the body back", name, changed, sameSlice(out, body), err)
@@ -322,7 +322,7 @@ func TestResponseNoBrokers(t *testing.T) {
 	f.Brokers = nil
 	for _, r := range []kmsg.Response{p, f} {
 		body := encode(r)
-		out, changed, err := Response(r.Key(), r.GetVersion(), body, errMapper{})
+		out, changed, err := response(t, r.Key(), r.GetVersion(), body, errMapper{})
 		if err != nil || changed || !sameSlice(out, body) {
 			t.Errorf("%s: got changed=%v err=%v, want the body back", kmsg.NameForKey(r.Key()), changed, err)
 		}
@@ -337,13 +337,13 @@ func TestFindCoordinatorErrored(t *testing.T) {
 		r.SetVersion(v)
 		r.ErrorCode, r.ErrorMessage, r.NodeID, r.Host, r.Port = 15, str("loading"), -1, "", -1
 		body := encode(r)
-		out, changed, err := Response(10, v, body, testMapper{})
+		out, changed, err := response(t, 10, v, body, testMapper{})
 		if err != nil || changed || !sameSlice(out, body) {
 			t.Errorf("v%d: got changed=%v err=%v, want the body back", v, changed, err)
 		}
 	}
 	// v4+: the errored entry keeps its fields, the others are mapped.
-	out, _, err := Response(10, 6, encode(buildFindCoordinator(6)), testMapper{})
+	out, _, err := response(t, 10, 6, encode(buildFindCoordinator(6)), testMapper{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestFindCoordinatorErrored(t *testing.T) {
 // TestMetadataKeepsTopics spells out, for the most common response, the
 // non-address fields the DeepEqual in the round-trip test covers.
 func TestMetadataKeepsTopics(t *testing.T) {
-	out, _, err := Response(3, 12, encode(buildMetadata(12)), testMapper{})
+	out, _, err := response(t, 3, 12, encode(buildMetadata(12)), testMapper{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestMetadataKeepsTopics(t *testing.T) {
 func TestMapperErrorPropagates(t *testing.T) {
 	for _, c := range rewriteCases() {
 		v := kmsg.ResponseForKey(c.key).MaxVersion()
-		out, changed, err := Response(c.key, v, encode(c.build(v)), errMapper{})
+		out, changed, err := response(t, c.key, v, encode(c.build(v)), errMapper{})
 		if !errors.Is(err, errBoom) || out != nil || changed {
 			t.Errorf("%s: got out=%d bytes changed=%v err=%v, want errBoom", kmsg.NameForKey(c.key), len(out), changed, err)
 		}
@@ -409,50 +409,11 @@ func TestDecodeError(t *testing.T) {
 		maxV := kmsg.ResponseForKey(c.key).MaxVersion()
 		for v := c.minVersion; v <= maxV; v++ {
 			body := encode(c.build(v))
-			_, _, err := Response(c.key, v, body[:len(body)-1], testMapper{})
+			_, _, err := response(t, c.key, v, body[:len(body)-1], testMapper{})
 			if err == nil || !strings.HasPrefix(err.Error(), "decode: ") {
 				t.Errorf("%s v%d: truncated body: got err=%v", kmsg.NameForKey(c.key), v, err)
 			}
 		}
-	}
-}
-
-// TestVersionAboveKmsg: a rewritable response at a version kmsg cannot parse
-// is refused, not passed with broker addresses in it.
-func TestVersionAboveKmsg(t *testing.T) {
-	for _, c := range rewriteCases() {
-		v := kmsg.ResponseForKey(c.key).MaxVersion() + 1
-		if !Needed(c.key, v) {
-			t.Errorf("%s v%d: Needed=false, want true", kmsg.NameForKey(c.key), v)
-		}
-		body := encode(c.build(v - 1))
-		if _, _, err := Response(c.key, v, body, testMapper{}); !errors.Is(err, ErrUnsupportedVersion) {
-			t.Errorf("%s v%d: got %v, want ErrUnsupportedVersion", kmsg.NameForKey(c.key), v, err)
-		}
-	}
-}
-
-func TestNeeded(t *testing.T) {
-	want := func(key, v int16) bool {
-		switch key {
-		case 3, 10, 60, 18, 78, 79:
-			return true
-		case 0:
-			return v >= 10
-		case 1:
-			return v >= 16
-		}
-		return false
-	}
-	for key := int16(-1); key <= kmsg.MaxKey+5; key++ {
-		for v := int16(0); v <= 20; v++ {
-			if got := Needed(key, v); got != want(key, v) {
-				t.Errorf("Needed(%d, %d) = %v, want %v", key, v, got, want(key, v))
-			}
-		}
-	}
-	if Needed(55, 2) {
-		t.Error("DescribeQuorum is passed through by decision, Needed must be false")
 	}
 }
 
@@ -461,7 +422,7 @@ func TestNeeded(t *testing.T) {
 func TestPassThroughKeys(t *testing.T) {
 	garbage := []byte{0xff, 0xff, 0xff}
 	for _, kv := range [][2]int16{{0, 9}, {1, 15}, {2, 5}, {55, 2}, {9999, 0}} {
-		out, changed, err := Response(kv[0], kv[1], garbage, errMapper{})
+		out, changed, err := response(t, kv[0], kv[1], garbage, errMapper{})
 		if err != nil || changed || !sameSlice(out, garbage) {
 			t.Errorf("key %d v%d: got changed=%v err=%v, want passthrough", kv[0], kv[1], changed, err)
 		}

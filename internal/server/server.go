@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,22 +15,32 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/policy"
 	"github.com/kafka-proxy/kafka-proxy/internal/proxy"
+	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
 	"github.com/kafka-proxy/kafka-proxy/internal/topology"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
+
+// Dial connects an admitted client to its broker (c.Broker), ready for
+// Kafka requests: TCP, TLS and SASL towards the broker.
+type Dial func(ctx context.Context, c *pipeline.Client) (*upstream.Conn, error)
 
 // Server is one running proxy.
 type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	dialer  *upstream.Dialer
 	topo    *topology.Topology
 	opts    proxy.Options
 
-	tls *tls.Config // client-facing TLS, nil for plaintext listeners
+	// The request path: admission steps run once per connection, then
+	// dial, then the session runs opts.Stages per request and response.
+	admission []pipeline.Step
+	dial      Dial
+	closeDial func() // releases what dial holds (credential refreshers)
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
 	cancel context.CancelFunc
@@ -70,16 +79,29 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, dialer: dialer, tls: listenTLS, sessions: map[*proxy.Session]struct{}{}}
+	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}}
+	s.dial = func(ctx context.Context, c *pipeline.Client) (*upstream.Conn, error) {
+		return dialer.Dial(ctx, c.Broker)
+	}
+	s.closeDial = func() { _ = dialer.Close() }
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
 	if err != nil {
-		s.closeDialer()
+		s.closeDial()
 		return nil, err
 	}
-	forbidden := map[int16]bool{}
-	for _, k := range cfg.Proxy.ForbiddenAPIKeys {
-		forbidden[int16(k)] = true
+	s.admission = []pipeline.Step{socketOptions(cfg.Proxy)}
+	if listenTLS != nil {
+		s.admission = append(s.admission, tlsHandshake(listenTLS))
+	}
+	stages, err := pipeline.NewChain(
+		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),
+		rewrite.Versions(),
+		rewrite.Addresses(s.topo),
+	)
+	if err != nil {
+		s.closeDial()
+		return nil, err
 	}
 	reqBuf := max(cfg.Proxy.RequestBufferSize, proxy.MinRequestBufferSize)
 	respBuf := max(cfg.Proxy.ResponseBufferSize, 64)
@@ -90,9 +112,8 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		ResponseBufferSize: respBuf,
 		ReadTimeout:        cfg.Kafka.ReadTimeout,
 		WriteTimeout:       cfg.Kafka.WriteTimeout,
-		Forbidden:          forbidden,
+		Stages:             stages,
 		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
-		Mapper:             s.topo,
 		Buffers:            wire.NewBufferPool(32 << 10),
 		RequestReaders:     proxy.NewReaderPool(reqBuf),
 		ResponseReaders:    proxy.NewReaderPool(respBuf),
@@ -176,11 +197,12 @@ func (s *Server) accept(l *listener) {
 	}
 }
 
-// serve proxies one client connection to its broker.
-func (s *Server) serve(l *listener, client net.Conn) {
+// serve admits one client connection, dials its broker and hands both to
+// a session.
+func (s *Server) serve(l *listener, conn net.Conn) {
 	defer s.wg.Done()
 	start := time.Now()
-	log := s.log.With("conn", s.connID.Add(1), "remote", client.RemoteAddr().String(), "listener", l.Addr().String(), "broker", l.upstream)
+	log := s.log.With("conn", s.connID.Add(1), "remote", conn.RemoteAddr().String(), "listener", l.Addr().String(), "broker", l.upstream)
 	bm := s.metrics.Broker(l.upstream)
 	bm.Opened()
 	handedOff := false
@@ -189,38 +211,27 @@ func (s *Server) serve(l *listener, client net.Conn) {
 			bm.Closed()
 		}
 	}()
-	if tc, ok := client.(*net.TCPConn); ok {
-		if n := s.cfg.Proxy.ListenerReadBufferSize; n > 0 {
-			_ = tc.SetReadBuffer(n)
-		}
-		if n := s.cfg.Proxy.ListenerWriteBufferSize; n > 0 {
-			_ = tc.SetWriteBuffer(n)
-		}
+	c := pipeline.NewClient(conn, l.upstream)
+	if err := pipeline.Admit(s.ctx, s.admission, c); err != nil {
+		log.Warn("connection closed", "reason", err.Error())
+		_ = c.Conn.Close()
+		return
 	}
-	if s.tls != nil {
-		tc, err := serverHandshake(client, s.tls)
-		if err != nil {
-			log.Warn("connection closed", "reason", err.Error())
-			_ = client.Close()
-			return
-		}
-		client = tc
+	if c.Principal != pipeline.Anonymous {
+		log = log.With("principal", c.Principal)
 	}
-	up, err := s.dialer.Dial(s.ctx, l.upstream)
+	up, err := s.dial(s.ctx, c)
 	if err != nil {
 		log.Error("connection closed: cannot reach broker", "err", err)
-		_ = client.Close()
+		_ = c.Conn.Close()
 		return
 	}
 	opts := s.opts
-	if up.SessionLifetime > 0 {
-		broker, mech := l.upstream, up.Mechanism
-		opts.Reauthenticate = func(ctx context.Context, rt upstream.RoundTripper) (time.Duration, error) {
-			return s.dialer.Reauthenticate(ctx, broker, rt)
-		}
-		log = log.With("mechanism", mech)
+	if up.Reauthenticate != nil {
+		opts.Reauthenticate = up.Reauthenticate
+		log = log.With("mechanism", up.Mechanism)
 	}
-	sess := proxy.New(client, up, opts, log, bm)
+	sess := proxy.New(c, up, opts, log, bm)
 	if !s.track(sess) {
 		sess.Close()
 		return
@@ -308,15 +319,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.opts.BrokerWatch.Close() // every session is done
-	s.closeDialer()
+	s.closeDial()
 	return err
-}
-
-// closeDialer stops the dialer's credential refreshers, if it has any.
-func (s *Server) closeDialer() {
-	if c, ok := any(s.dialer).(interface{ Close() error }); ok {
-		_ = c.Close()
-	}
 }
 
 func (s *Server) closeListeners() {

@@ -34,7 +34,7 @@ const handshakeTimeout = 10 * time.Second
 // serverHandshake runs the client-facing TLS handshake and explains a
 // failure in the client's terms: a plaintext Kafka client on a TLS port
 // otherwise shows up as an obscure "record header" error.
-func serverHandshake(conn net.Conn, cfg *tls.Config) (net.Conn, error) {
+func serverHandshake(conn net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	tc := tls.Server(conn, cfg)
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	err := tc.Handshake()

@@ -35,6 +35,9 @@ type Conn struct {
 	// APIVersions is the broker's ApiVersions answer when the dialer
 	// asked for one (SASL or a client certificate configured), else nil.
 	APIVersions *kmsg.ApiVersionsResponse
+	// Reauthenticate renews the SASL session over rt (KIP-368) and
+	// returns the next lifetime; nil when the session does not expire.
+	Reauthenticate func(ctx context.Context, rt RoundTripper) (time.Duration, error)
 }
 
 // ErrRoundTripAborted is wrapped by a RoundTripper whose connection closed
@@ -224,6 +227,11 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	}
 	d.hooks.AuthSucceeded(broker, d.mech.Name())
 	up.SessionLifetime, up.Mechanism = lifetime, d.mech.Name()
+	if lifetime > 0 {
+		up.Reauthenticate = func(ctx context.Context, rt RoundTripper) (time.Duration, error) {
+			return d.Reauthenticate(ctx, broker, rt)
+		}
+	}
 	d.log.Debug("upstream authenticated", "broker", broker, "mechanism", up.Mechanism, "session_lifetime", lifetime)
 	return up, nil
 }

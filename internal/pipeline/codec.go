@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ErrUnsupportedVersion is returned (wrapped) for a message a stage must
+// read at a version kmsg cannot parse. The ApiVersions clamp keeps
+// well-behaved clients from getting there.
+var ErrUnsupportedVersion = errors.New("version not supported by this proxy")
+
+// decodeRequest decodes a request frame without its size prefix.
+func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
+	req := kmsg.RequestForKey(key)
+	if req == nil || version < 0 || version > req.MaxVersion() {
+		return nil, fmt.Errorf("%s v%d request: %w", kmsg.NameForKey(key), version, ErrUnsupportedVersion)
+	}
+	req.SetVersion(version)
+	r := kbin.Reader{Src: b[8:]} // after key, version, correlation id
+	r.NullableString()           // client id
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+	}
+	if err := r.Complete(); err != nil {
+		return nil, fmt.Errorf("%s v%d request header: %w", kmsg.NameForKey(key), version, err)
+	}
+	if err := readFrom(req, r.Src); err != nil {
+		return nil, fmt.Errorf("decode %s v%d request: %w", kmsg.NameForKey(key), version, err)
+	}
+	return req, nil
+}
+
+// parseClientID reads the client id of a request frame (size removed).
+func parseClientID(b []byte) (*string, error) {
+	r := kbin.Reader{Src: b[8:]}
+	id := r.NullableString()
+	return id, r.Complete()
+}
+
+// DecodeResponse decodes a response body (after the response header) for
+// a request of key at version. An ApiVersions UNSUPPORTED_VERSION answer
+// is decoded as v0, since brokers always encode it so.
+func DecodeResponse(key, version int16, body []byte) (kmsg.Response, error) {
+	resp := kmsg.ResponseForKey(key)
+	if resp == nil || version < 0 || version > resp.MaxVersion() {
+		return nil, fmt.Errorf("%s v%d response: %w", kmsg.NameForKey(key), version, ErrUnsupportedVersion)
+	}
+	if key == kmsg.ApiVersions.Int16() && len(body) >= 2 && int16(binary.BigEndian.Uint16(body)) == kerr.UnsupportedVersion.Code {
+		version = 0
+	}
+	resp.SetVersion(version)
+	if err := readFrom(resp, body); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return resp, nil
+}
+
+// readFrom is ReadFrom with a recover: a bad frame from one peer must cost
+// one connection, never the process. Strings are copied (not
+// UnsafeReadFrom), so stages may keep what they read.
+func readFrom(m interface{ ReadFrom([]byte) error }, b []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kmsg panic: %v", r)
+		}
+	}()
+	return m.ReadFrom(b)
+}
+
+// AppendResponse appends resp as a complete response frame (size prefix
+// included) for correlation id corr. The header's tagged fields follow
+// resp's version, except for ApiVersions, whose responses always use
+// header v0 so that any client can read them.
+func AppendResponse(dst []byte, resp kmsg.Response, corr int32) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = kbin.AppendInt32(dst, corr)
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}

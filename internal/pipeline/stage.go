@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// AnyVersion as a Keys.MaxVersion covers every version, including those
+// newer than kmsg knows.
+const AnyVersion = math.MaxInt16
+
+// Keys names the versions MinVersion..MaxVersion (inclusive) of one API key.
+type Keys struct {
+	Key                    kmsg.Key
+	MinVersion, MaxVersion int16
+	// Body: the stage reads the decoded request (Exchange.Request), so the
+	// whole frame is read before stages run. Without it a stage sees only
+	// the header and the request can still be spliced through.
+	Body bool
+}
+
+// AllVersions is every version of key, header only.
+func AllVersions(key kmsg.Key) Keys { return Keys{Key: key, MaxVersion: AnyVersion} }
+
+// Interest is what a stage wants to see. Requests and responses that no
+// stage wants pass through the proxy undecoded.
+type Interest struct {
+	Requests  []Keys
+	Responses []Keys
+}
+
+// Stage is one concern on the request path.
+type Stage interface {
+	// Name appears in errors and logs.
+	Name() string
+	// Interest is read once, when the chain is built.
+	Interest() Interest
+}
+
+// RequestStage decides about requests it declared interest in.
+type RequestStage interface {
+	Stage
+	OnRequest(ex *Exchange) Verdict
+}
+
+// ResponseStage may change responses it declared interest in. resp is the
+// decoded response, of the concrete kmsg type for its key and at the
+// request's version; changed says whether it must be re-encoded.
+type ResponseStage interface {
+	Stage
+	OnResponse(ex *Exchange, resp kmsg.Response) (changed bool, err error)
+}
+
+// StreamingStage relays some responses without decoding them whole (Fetch
+// v16+, whose addresses follow the record data). The chain streams a
+// response only when this stage is the only one that wants it; otherwise
+// it is decoded and OnResponse runs.
+type StreamingStage interface {
+	ResponseStage
+	Streams(key, version int16) bool
+	// Stream relays one response body of n bytes: head is the response
+	// header (already read from r), the body follows in r and then raw,
+	// r's underlying reader, so large values can bypass r's buffer. buf
+	// is scratch; progress (may be nil) is called as bytes move.
+	Stream(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, version int16, buf []byte, progress func()) error
+}
+
+// Action is what happens to a request.
+type Action uint8
+
+const (
+	// Forward sends the request to the broker (rewritten, if a stage
+	// replaced it).
+	Forward Action = iota
+	// Answer sends the stage's response to the client in the request's
+	// place in the response order; nothing reaches the broker.
+	Answer
+	// Close ends the connection, after the responses already owed.
+	Close
+)
+
+// Verdict is a request stage's decision.
+type Verdict struct {
+	Action   Action
+	Response kmsg.Response // Answer: at the version the client can read
+	Err      error         // Close: why, for the log
+}
+
+// Pass lets the request go on to the next stage and then the broker.
+func Pass() Verdict { return Verdict{} }
+
+// Reply answers the request locally with resp.
+func Reply(resp kmsg.Response) Verdict { return Verdict{Action: Answer, Response: resp} }
+
+// Refuse closes the connection because of err.
+func Refuse(err error) Verdict { return Verdict{Action: Close, Err: err} }
+
+// Exchange is one request (and later its response) as stages see it.
+type Exchange struct {
+	Client        *Client
+	Key           int16
+	Version       int16
+	CorrelationID int32
+
+	frame    []byte // the whole request frame, size included, when a stage wants the body
+	req      kmsg.Request
+	replaced bool
+}
+
+// NewExchange is an exchange for a request with this header. frame is the
+// whole request frame (size prefix included) or nil when no stage reads
+// the body.
+func NewExchange(c *Client, key, version int16, corr int32, frame []byte) *Exchange {
+	return &Exchange{Client: c, Key: key, Version: version, CorrelationID: corr, frame: frame}
+}
+
+// Request decodes the request body, once. Only stages that declared Body
+// interest may call it.
+func (e *Exchange) Request() (kmsg.Request, error) {
+	if e.req != nil {
+		return e.req, nil
+	}
+	if e.frame == nil {
+		return nil, fmt.Errorf("%s v%d: request body not read (the stage did not declare Body interest)", kmsg.NameForKey(e.Key), e.Version)
+	}
+	req, err := decodeRequest(e.frame[4:], e.Key, e.Version)
+	if err != nil {
+		return nil, err
+	}
+	e.req = req
+	return req, nil
+}
+
+// Replace forwards req instead of the client's request (same key,
+// version and correlation id).
+func (e *Exchange) Replace(req kmsg.Request) {
+	e.req, e.replaced = req, true
+}
+
+// Frame is the request frame to forward: the client's bytes, or the
+// re-encoded request after Replace. nil means the request was not read
+// whole and is spliced through.
+func (e *Exchange) Frame() []byte {
+	if !e.replaced {
+		return e.frame
+	}
+	var clientID *string
+	if h, err := parseClientID(e.frame[4:]); err == nil {
+		clientID = h
+	}
+	f := kmsg.NewRequestFormatter()
+	if clientID != nil {
+		f = kmsg.NewRequestFormatter(kmsg.FormatterClientID(*clientID))
+	}
+	e.req.SetVersion(e.Version)
+	return f.AppendRequest(nil, e.req, e.CorrelationID)
+}

@@ -1,0 +1,45 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
+)
+
+// runRequestStages runs the request stages that route names. It returns
+// the frame to forward when a stage read the whole request (nil: splice it
+// from the client as usual), or local, a response frame answering the
+// request in its place (the request consumed, nothing forwarded), or an
+// error, which closes the connection.
+func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, total int) (frame, local []byte, err error) {
+	if route.RequestBody() {
+		// Bounded by MaxFrameSize, checked before this.
+		frame = make([]byte, total)
+		if _, err := io.ReadFull(s.clientR, frame); err != nil {
+			return nil, nil, fmt.Errorf("read request: %w", err)
+		}
+	}
+	ex := pipeline.NewExchange(s.peer, h.Key, h.Version, h.CorrelationID, frame)
+	v := s.opts.Stages.OnRequest(route, ex)
+	switch v.Action {
+	case pipeline.Close:
+		return nil, nil, v.Err
+	case pipeline.Answer:
+		if frame == nil {
+			if _, err := s.clientR.Discard(total); err != nil {
+				return nil, nil, fmt.Errorf("read request: %w", err)
+			}
+		}
+		return nil, pipeline.AppendResponse(nil, v.Response, h.CorrelationID), nil
+	}
+	return ex.Frame(), nil, nil
+}
+
+// runResponseStages runs the response stages that route names on one
+// response body and returns the body to send.
+func (s *Session) runResponseStages(route pipeline.Route, e inflight, body []byte) ([]byte, bool, error) {
+	ex := pipeline.NewExchange(s.peer, e.key, e.version, e.corr, nil)
+	return s.opts.Stages.OnResponse(route, ex, body)
+}

@@ -1,0 +1,44 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+)
+
+// The admission steps the server runs on every accepted connection, in
+// the order New lists them.
+
+// socketOptions applies the listener's socket buffer sizes.
+func socketOptions(px config.Proxy) pipeline.Step {
+	return pipeline.Step{Name: "socket", Run: func(_ context.Context, c *pipeline.Client) error {
+		tc, ok := c.Conn.(*net.TCPConn)
+		if !ok {
+			return nil
+		}
+		if n := px.ListenerReadBufferSize; n > 0 {
+			_ = tc.SetReadBuffer(n)
+		}
+		if n := px.ListenerWriteBufferSize; n > 0 {
+			_ = tc.SetWriteBuffer(n)
+		}
+		return nil
+	}}
+}
+
+// tlsHandshake terminates client-facing TLS and records what it learnt:
+// the TLS state (client certificate included) and the SNI name.
+func tlsHandshake(cfg *tls.Config) pipeline.Step {
+	return pipeline.Step{Name: "tls", Run: func(_ context.Context, c *pipeline.Client) error {
+		tc, err := serverHandshake(c.Conn, cfg)
+		if err != nil {
+			return err
+		}
+		state := tc.ConnectionState()
+		c.Conn, c.TLS, c.ServerName = tc, &state, state.ServerName
+		return nil
+	}}
+}
