@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // proxyBinary is the kafka-proxy built once for all tests: the process-level
@@ -196,9 +197,9 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func newCluster(t *testing.T, opts ...kfake.Opt) *kafkatest.Cluster {
+func newCluster(t *testing.T, opts ...kfake.Opt) *memkafka.Cluster {
 	t.Helper()
-	c, err := kafkatest.NewCluster(opts...)
+	c, err := memkafka.NewCluster(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

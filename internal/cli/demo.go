@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
-	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 	"github.com/kafka-proxy/kafka-proxy/internal/server"
 )
 
@@ -23,23 +23,23 @@ import (
 // proxy; the proxy owns the TLS material and SASL credentials.
 type demoMode struct {
 	name string
-	mode kafkatest.SecurityMode // 0: plaintext
+	mode memkafka.SecurityMode // 0: plaintext
 	desc string
 }
 
 var demoModes = []demoMode{
 	{"plaintext", 0, "plaintext, no authentication"},
-	{"tls", kafkatest.TLSOnly, "TLS; the proxy verifies the brokers against a demo CA"},
-	{"mtls", kafkatest.MTLS, "mutual TLS; the brokers require the proxy's client certificate"},
-	{"sasl-plain", kafkatest.SASLPlain, "SASL/PLAIN on plaintext"},
-	{"sasl-plain-tls", kafkatest.SASLPlainTLS, "SASL_SSL with PLAIN"},
-	{"scram-sha-256", kafkatest.SCRAM256, "SASL/SCRAM-SHA-256 on plaintext"},
-	{"scram-sha-512", kafkatest.SCRAM512, "SASL/SCRAM-SHA-512 on plaintext"},
-	{"scram-sha-512-tls", kafkatest.SCRAM512TLS, "SASL_SSL with SCRAM-SHA-512"},
-	{"oauthbearer", kafkatest.OAuthJWTFile, "SASL/OAUTHBEARER with JWTs the proxy reads from a token file"},
-	{"oauthbearer-command", kafkatest.OAuthJWTCommand, "SASL/OAUTHBEARER with JWTs printed by a token command"},
-	{"msk-iam-oauthbearer", kafkatest.MSKIAMOAuth, "SASL_SSL OAUTHBEARER with AWS MSK IAM tokens (a fake AWS identity)"},
-	{"aws-msk-iam", kafkatest.MSKIAM, "SASL_SSL AWS_MSK_IAM (a fake AWS identity)"},
+	{"tls", memkafka.TLSOnly, "TLS; the proxy verifies the brokers against a demo CA"},
+	{"mtls", memkafka.MTLS, "mutual TLS; the brokers require the proxy's client certificate"},
+	{"sasl-plain", memkafka.SASLPlain, "SASL/PLAIN on plaintext"},
+	{"sasl-plain-tls", memkafka.SASLPlainTLS, "SASL_SSL with PLAIN"},
+	{"scram-sha-256", memkafka.SCRAM256, "SASL/SCRAM-SHA-256 on plaintext"},
+	{"scram-sha-512", memkafka.SCRAM512, "SASL/SCRAM-SHA-512 on plaintext"},
+	{"scram-sha-512-tls", memkafka.SCRAM512TLS, "SASL_SSL with SCRAM-SHA-512"},
+	{"oauthbearer", memkafka.OAuthJWTFile, "SASL/OAUTHBEARER with JWTs the proxy reads from a token file"},
+	{"oauthbearer-command", memkafka.OAuthJWTCommand, "SASL/OAUTHBEARER with JWTs printed by a token command"},
+	{"msk-iam-oauthbearer", memkafka.MSKIAMOAuth, "SASL_SSL OAUTHBEARER with AWS MSK IAM tokens (a fake AWS identity)"},
+	{"aws-msk-iam", memkafka.MSKIAM, "SASL_SSL AWS_MSK_IAM (a fake AWS identity)"},
 }
 
 func demoModeNames() []string {
@@ -101,10 +101,10 @@ func newDemoCmd() *cobra.Command {
 			}
 			kopts := []kfake.Opt{kfake.SeedTopics(3, "demo"), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}
 			cfg := config.Default()
-			var secure *kafkatest.SecureCluster
+			var secure *memkafka.SecureCluster
 			var addrs []string
 			if mode.mode == 0 {
-				cluster, err := kafkatest.NewCluster(append(kopts, kfake.NumBrokers(brokers))...)
+				cluster, err := memkafka.NewCluster(append(kopts, kfake.NumBrokers(brokers))...)
 				if err != nil {
 					return fmt.Errorf("start demo cluster: %w", err)
 				}
@@ -116,12 +116,12 @@ func newDemoCmd() *cobra.Command {
 					return err
 				}
 				defer os.RemoveAll(dir)
-				opts := []kafkatest.SecureOption{kafkatest.WithBrokers(brokers), kafkatest.WithKfakeOpts(kopts...),
-					kafkatest.WithTokenTTL(demoTokenTTL), kafkatest.WithSessionLifetime(sessionLifetime),
+				opts := []memkafka.SecureOption{memkafka.WithBrokers(brokers), memkafka.WithKfakeOpts(kopts...),
+					memkafka.WithTokenTTL(demoTokenTTL), memkafka.WithSessionLifetime(sessionLifetime),
 					// The demo process is the proxy: the MSK modes point its
 					// AWS credential chain at the fake identity.
-					kafkatest.WithSetenv(func(k, v string) { _ = os.Setenv(k, v) })}
-				if secure, err = kafkatest.NewSecureCluster(dir, mode.mode, opts...); err != nil {
+					memkafka.WithSetenv(func(k, v string) { _ = os.Setenv(k, v) })}
+				if secure, err = memkafka.NewSecureCluster(dir, mode.mode, opts...); err != nil {
 					return fmt.Errorf("start demo cluster: %w", err)
 				}
 				defer secure.Close()
@@ -214,7 +214,7 @@ func sessionNote(k config.Kafka, lifetime time.Duration) string {
 
 // refreshDemoToken keeps the OAUTHBEARER token file valid for as long as
 // the demo runs.
-func refreshDemoToken(ctx context.Context, c *kafkatest.SecureCluster, errOut io.Writer) {
+func refreshDemoToken(ctx context.Context, c *memkafka.SecureCluster, errOut io.Writer) {
 	t := time.NewTicker(demoTokenTTL / 2)
 	defer t.Stop()
 	for {
@@ -231,7 +231,7 @@ func refreshDemoToken(ctx context.Context, c *kafkatest.SecureCluster, errOut io
 
 // printDemoStats reports what the brokers saw, one key=value line, so the
 // end-to-end suite can check that sessions were renewed, not expired.
-func printDemoStats(w io.Writer, s kafkatest.SecureStats) {
+func printDemoStats(w io.Writer, s memkafka.SecureStats) {
 	fmt.Fprintf(w, "kafka-proxy demo: brokers saw connections=%d authenticated=%d reauthenticated=%d auth_failures=%d expired_closed=%d rejected=%d\n",
 		s.Connections, s.Authenticated, s.Reauthenticated, s.AuthFailures, s.ExpiredClosed, s.Rejected)
 }

@@ -16,7 +16,7 @@ import (
 // ldflags, if any, are passed to the linker. It works from any directory
 // inside the module.
 func BuildProxy(ctx context.Context, out string, race bool, ldflags string) error {
-	gotool := goTool()
+	gotool := GoTool()
 	gomod, err := exec.CommandContext(ctx, gotool, "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
@@ -40,9 +40,9 @@ func BuildProxy(ctx context.Context, out string, race bool, ldflags string) erro
 	return nil
 }
 
-// goTool is the go command: the one on PATH, else the one under GOROOT
+// GoTool is the go command: the one on PATH, else the one under GOROOT
 // (go test sets GOROOT in a test's environment).
-func goTool() string {
+func GoTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}

@@ -10,15 +10,7 @@ import (
 // RequestFrame encodes req as a complete request frame (size prefix
 // included), for tests that speak the protocol by hand.
 func RequestFrame(req kmsg.Request, corr int32, clientID string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(clientID)))
-	b = append(b, clientID...)
-	if req.IsFlexible() {
-		b = append(b, 0) // empty header tags
-	}
-	return WithSize(req.AppendTo(b))
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)).AppendRequest(nil, req, corr)
 }
 
 // WithSize prefixes b with its length, making it a frame.

@@ -15,6 +15,13 @@ import (
 // well-behaved clients from getting there.
 var ErrUnsupportedVersion = errors.New("version not supported by this proxy")
 
+// DecodeRequest decodes a request frame without its size prefix, reading
+// key and version from its header. Callers must have checked that b holds
+// at least the fixed header (wire.RequestHeaderMin bytes).
+func DecodeRequest(b []byte) (kmsg.Request, error) {
+	return decodeRequest(b, int16(binary.BigEndian.Uint16(b)), int16(binary.BigEndian.Uint16(b[2:])))
+}
+
 // decodeRequest decodes a request frame without its size prefix.
 func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
 	req := kmsg.RequestForKey(key)
@@ -23,7 +30,9 @@ func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
 	}
 	req.SetVersion(version)
 	r := kbin.Reader{Src: b[8:]} // after key, version, correlation id
-	r.NullableString()           // client id
+	if hasClientID(key, version) {
+		r.NullableString()
+	}
 	if req.IsFlexible() {
 		kmsg.SkipTags(&r)
 	}
@@ -36,8 +45,17 @@ func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
 	return req, nil
 }
 
+// hasClientID: every request header has a client id but ControlledShutdown
+// v0's (header v0), as kmsg's formatter writes it.
+func hasClientID(key, version int16) bool {
+	return key != kmsg.ControlledShutdown.Int16() || version != 0
+}
+
 // parseClientID reads the client id of a request frame (size removed).
 func parseClientID(b []byte) (*string, error) {
+	if !hasClientID(int16(binary.BigEndian.Uint16(b)), int16(binary.BigEndian.Uint16(b[2:]))) {
+		return nil, nil
+	}
 	r := kbin.Reader{Src: b[8:]}
 	id := r.NullableString()
 	return id, r.Complete()
@@ -59,6 +77,27 @@ func DecodeResponse(key, version int16, body []byte) (kmsg.Response, error) {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	return resp, nil
+}
+
+// DecodeResponseFrame decodes a response frame without its size prefix,
+// for a request of key at version: the correlation id, the header's
+// tagged fields (skipped), then the body as DecodeResponse does.
+func DecodeResponseFrame(key, version int16, b []byte) (corr int32, resp kmsg.Response, err error) {
+	r := kbin.Reader{Src: b}
+	corr = r.Int32()
+	flexible := false
+	if m := kmsg.ResponseForKey(key); m != nil && version >= 0 && version <= m.MaxVersion() {
+		m.SetVersion(version)
+		flexible = m.IsFlexible()
+	}
+	if flexible && key != kmsg.ApiVersions.Int16() {
+		kmsg.SkipTags(&r)
+	}
+	if err := r.Complete(); err != nil {
+		return corr, nil, fmt.Errorf("%s v%d response header: %w", kmsg.NameForKey(key), version, err)
+	}
+	resp, err = DecodeResponse(key, version, r.Src)
+	return corr, resp, err
 }
 
 // readFrom is ReadFrom with a recover: a bad frame from one peer must cost

@@ -243,6 +243,34 @@ func TestAppendResponse(t *testing.T) {
 			if err := back.ReadFrom(r.Src); err != nil {
 				t.Fatalf("%s v%d: %v", kmsg.NameForKey(key), v, err)
 			}
+			corr, got, err := DecodeResponseFrame(key, v, frame[4:])
+			if err != nil || corr != 77 || got.Key() != key || got.GetVersion() != v {
+				t.Fatalf("%s v%d: DecodeResponseFrame = %d, %v, %v", kmsg.NameForKey(key), v, corr, got, err)
+			}
+		}
+	}
+}
+
+// TestDecodeRequest: every request of every key at every version, framed
+// by kmsg's formatter, decodes back to its key and version.
+func TestDecodeRequest(t *testing.T) {
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("app"))
+	for key := int16(0); key <= kmsg.MaxKey; key++ {
+		proto := kmsg.RequestForKey(key)
+		if proto == nil {
+			continue
+		}
+		for v := int16(0); v <= proto.MaxVersion(); v++ {
+			if key == kmsg.ControlledShutdown.Int16() && v == 0 {
+				continue // kmsg's formatter writes neither client id nor body for it
+			}
+			req := kmsg.RequestForKey(key)
+			req.SetVersion(v)
+			frame := f.AppendRequest(nil, req, 5)
+			got, err := DecodeRequest(frame[4:])
+			if err != nil || got.Key() != key || got.GetVersion() != v {
+				t.Fatalf("%s v%d: %v, %v", kmsg.NameForKey(key), v, got, err)
+			}
 		}
 	}
 }
@@ -310,6 +338,11 @@ func TestDecodeBadInput(t *testing.T) {
 	}
 	if _, err := DecodeResponse(3, 12, []byte{0xff, 0xff, 0xff, 0xff, 0xff}); err == nil {
 		t.Error("garbage response decoded")
+	}
+	for _, b := range [][]byte{nil, {0, 0}, {0, 0, 0, 1, 0x80}} {
+		if _, _, err := DecodeResponseFrame(kmsg.Metadata.Int16(), 12, b); err == nil {
+			t.Errorf("response frame %x decoded", b)
+		}
 	}
 	if _, err := DecodeResponse(9999, 0, nil); !errors.Is(err, ErrUnsupportedVersion) {
 		t.Errorf("unknown key: %v", err)

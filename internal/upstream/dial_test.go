@@ -18,6 +18,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 )
 
@@ -98,9 +99,9 @@ func checkMetadata(t *testing.T, ctx context.Context, rt upstream.RoundTripper, 
 }
 
 func TestDialEveryMode(t *testing.T) {
-	for _, mode := range kafkatest.SecurityModes {
+	for _, mode := range memkafka.SecurityModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := kafkatest.StartSecureCluster(t, mode, kafkatest.WithBrokers(2))
+			c := kafkatest.StartSecureCluster(t, mode, memkafka.WithBrokers(2))
 			d, hooks, logs := newDialer(t, c.Kafka)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -112,12 +113,22 @@ func TestDialEveryMode(t *testing.T) {
 			if conn.Mechanism != mode.SASLMechanism() {
 				t.Errorf("Mechanism = %q, want %q", conn.Mechanism, mode.SASLMechanism())
 			}
-			if conn.SessionLifetime != 0 {
-				t.Errorf("SessionLifetime = %v without connections.max.reauth.ms", conn.SessionLifetime)
+			// Without connections.max.reauth.ms a broker announces a
+			// session lifetime only for credentials that expire (tokens),
+			// up to their expiry.
+			switch mode.SASLMechanism() {
+			case config.MechanismOAuthBearer, config.MechanismAWSMSKIAM:
+				if conn.SessionLifetime <= 0 || conn.SessionLifetime > time.Hour {
+					t.Errorf("SessionLifetime = %v, want the token's remaining lifetime", conn.SessionLifetime)
+				}
+			default:
+				if conn.SessionLifetime != 0 {
+					t.Errorf("SessionLifetime = %v without connections.max.reauth.ms", conn.SessionLifetime)
+				}
 			}
 			checkMetadata(t, ctx, upstream.NewConnRoundTripper(conn, "test"), c.Addrs)
 			wantOK := 0
-			if mode.SASLMechanism() != "" || mode == kafkatest.MTLS {
+			if mode.SASLMechanism() != "" || mode == memkafka.MTLS {
 				wantOK = 1
 			}
 			if got := hooks.count("ok"); got != wantOK {
@@ -156,14 +167,19 @@ func assertAuthError(t *testing.T, err error, broker, mech, wantMsg string, secr
 }
 
 func TestDialWrongPassword(t *testing.T) {
-	for _, mode := range []kafkatest.SecurityMode{kafkatest.SASLPlain, kafkatest.SCRAM256, kafkatest.SCRAM512TLS} {
+	for _, mode := range []memkafka.SecurityMode{memkafka.SASLPlain, memkafka.SCRAM256, memkafka.SCRAM512TLS} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := kafkatest.StartSecureCluster(t, mode, kafkatest.WithBrokers(1))
+			c := kafkatest.StartSecureCluster(t, mode, memkafka.WithBrokers(1))
 			cfg := c.Kafka
 			cfg.SASL.Password = "wrong-" + c.Password
 			d, hooks, logs := newDialer(t, cfg)
 			_, err := d.Dial(context.Background(), c.Addrs[0])
-			assertAuthError(t, err, c.Addrs[0], mode.SASLMechanism(), "invalid credentials with SASL mechanism "+mode.SASLMechanism(), cfg.SASL.Password, c.Password)
+			// Kafka's words: PlainSaslServer's own, SCRAM's the generic ones.
+			want := "invalid credentials with SASL mechanism " + mode.SASLMechanism()
+			if mode.SASLMechanism() == config.MechanismPlain {
+				want = "Authentication failed: Invalid username or password"
+			}
+			assertAuthError(t, err, c.Addrs[0], mode.SASLMechanism(), want, cfg.SASL.Password, c.Password)
 			if hooks.count("fail") != 1 {
 				t.Errorf("hooks = %v, want one failure", hooks.events)
 			}
@@ -175,7 +191,7 @@ func TestDialWrongPassword(t *testing.T) {
 }
 
 func TestDialUnknownUser(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.SCRAM512, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.SCRAM512, memkafka.WithBrokers(1))
 	cfg := c.Kafka
 	cfg.SASL.Username = "mallory"
 	d, _, _ := newDialer(t, cfg)
@@ -184,7 +200,7 @@ func TestDialUnknownUser(t *testing.T) {
 }
 
 func TestDialMechanismNotEnabled(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.OAuthJWTFile, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.OAuthJWTFile, memkafka.WithBrokers(1))
 	cfg := c.Kafka
 	cfg.SASL.Method, cfg.SASL.Username, cfg.SASL.Password = "PLAIN", "u", "secret-pw"
 	d, _, _ := newDialer(t, cfg)
@@ -193,7 +209,7 @@ func TestDialMechanismNotEnabled(t *testing.T) {
 }
 
 func TestDialUntrustedBroker(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.TLSOnly, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.TLSOnly, memkafka.WithBrokers(1))
 	other, err := certs.NewRoot("some other CA", certs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +229,7 @@ func TestDialUntrustedBroker(t *testing.T) {
 }
 
 func TestDialWrongServerName(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.TLSOnly, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.TLSOnly, memkafka.WithBrokers(1))
 	cfg := c.Kafka
 	cfg.TLS.ServerName = "broker.example.com"
 	d, _, _ := newDialer(t, cfg)
@@ -230,7 +246,7 @@ func TestDialWrongServerName(t *testing.T) {
 }
 
 func TestDialMTLSWithoutClientCert(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.MTLS, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.MTLS, memkafka.WithBrokers(1))
 	cfg := c.Kafka
 	cfg.TLS.ClientCertFile, cfg.TLS.ClientKeyFile = "", ""
 	d, _, _ := newDialer(t, cfg)
@@ -251,7 +267,7 @@ func TestDialExpiredClientCert(t *testing.T) {
 	for _, format := range []certs.KeyFormat{certs.PKCS8, certs.Legacy} {
 		t.Run(fmt.Sprint(format), func(t *testing.T) {
 			const pw = "key-password-1"
-			c := kafkatest.StartSecureCluster(t, kafkatest.MTLS, kafkatest.WithBrokers(1), kafkatest.WithClientKeyPassword(format, pw))
+			c := kafkatest.StartSecureCluster(t, memkafka.MTLS, memkafka.WithBrokers(1), memkafka.WithClientKeyPassword(format, pw))
 			cfg := c.Kafka
 			cfg.TLS.Refresh = time.Nanosecond
 			d, hooks, _ := newDialer(t, cfg)
@@ -263,7 +279,7 @@ func TestDialExpiredClientCert(t *testing.T) {
 
 			// Rotate to an expired certificate: the dialer reloads it (refresh)
 			// and the broker must reject it.
-			expired := c.IssueClientCert(t, "kafka-proxy", certs.Options{Expired: true}, format, pw)
+			expired := kafkatest.IssueClientCert(t, c, "kafka-proxy", certs.Options{Expired: true}, format, pw)
 			rename(t, expired.Cert, c.ClientCert)
 			rename(t, expired.Key, c.ClientKey)
 			_, err = d.Dial(context.Background(), c.Addrs[0])
@@ -288,8 +304,8 @@ func rename(t *testing.T, from, to string) {
 }
 
 func TestNewRejectsExpiredClientCert(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.MTLS, kafkatest.WithBrokers(1))
-	expired := c.IssueClientCert(t, "old", certs.Options{Expired: true}, certs.PKCS8, "")
+	c := kafkatest.StartSecureCluster(t, memkafka.MTLS, memkafka.WithBrokers(1))
+	expired := kafkatest.IssueClientCert(t, c, "old", certs.Options{Expired: true}, certs.PKCS8, "")
 	cfg := c.Kafka
 	cfg.TLS.ClientCertFile, cfg.TLS.ClientKeyFile = expired.Cert, expired.Key
 	_, err := upstream.New(cfg, nil, nil)
@@ -299,9 +315,9 @@ func TestNewRejectsExpiredClientCert(t *testing.T) {
 }
 
 func TestDialRejectedToken(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.OAuthJWTFile, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.OAuthJWTFile, memkafka.WithBrokers(1))
 	d, hooks, logs := newDialer(t, c.Kafka)
-	bad := c.WriteToken(t, "proxy-user", -time.Minute) // expired: the broker rejects it
+	bad := kafkatest.WriteToken(t, c, "proxy-user", -time.Minute) // expired: the broker rejects it
 	_, err := d.Dial(context.Background(), c.Addrs[0])
 	assertAuthError(t, err, c.Addrs[0], "OAUTHBEARER", `{"status":"invalid_token"}`, bad)
 	if hooks.count("fail") != 1 {
@@ -313,7 +329,7 @@ func TestDialRejectedToken(t *testing.T) {
 }
 
 func TestDialFailingTokenCommand(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.OAuthJWTCommand, kafkatest.WithBrokers(1), kafkatest.WithTokenTTL(time.Second))
+	c := kafkatest.StartSecureCluster(t, memkafka.OAuthJWTCommand, memkafka.WithBrokers(1), memkafka.WithTokenTTL(time.Second))
 	flag := c.Dir + "/fail"
 	cfg := c.Kafka
 	cfg.SASL.OAuth.TokenCommand = fmt.Sprintf("if [ -f %s ]; then echo 'token service unavailable' >&2; exit 3; fi; cat %s", flag, c.TokenFile)
@@ -369,7 +385,7 @@ func TestNewFailsFast(t *testing.T) {
 }
 
 func TestPasswordSources(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.SCRAM256, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.SCRAM256, memkafka.WithBrokers(1))
 	dir := t.TempDir()
 	pwFile := dir + "/pw"
 	if err := os.WriteFile(pwFile, []byte(c.Password+"\n"), 0o600); err != nil {
@@ -401,7 +417,7 @@ func TestPasswordSources(t *testing.T) {
 // TestAWSMSKIAMRegionFromFlag: behind a tunnel the broker's name carries
 // no region, and --sasl-aws-region alone must be enough to sign.
 func TestAWSMSKIAMRegionFromFlag(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.MSKIAM, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.MSKIAM, memkafka.WithBrokers(1))
 	t.Setenv("AWS_REGION", "") // only the configured region is left
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	if c.Kafka.SASL.AWS.Region == "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 )
 
@@ -17,10 +18,10 @@ import (
 // session does, and checks the front never had to close it.
 func TestReauthenticate(t *testing.T) {
 	const lifetime = 1200 * time.Millisecond
-	modes := []kafkatest.SecurityMode{kafkatest.SASLPlain, kafkatest.SCRAM512TLS, kafkatest.OAuthJWTFile, kafkatest.MSKIAMOAuth, kafkatest.MSKIAM}
+	modes := []memkafka.SecurityMode{memkafka.SASLPlain, memkafka.SCRAM512TLS, memkafka.OAuthJWTFile, memkafka.MSKIAMOAuth, memkafka.MSKIAM}
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := kafkatest.StartSecureCluster(t, mode, kafkatest.WithBrokers(1), kafkatest.WithSessionLifetime(lifetime))
+			c := kafkatest.StartSecureCluster(t, mode, memkafka.WithBrokers(1), memkafka.WithSessionLifetime(lifetime))
 			d, hooks, _ := newDialer(t, c.Kafka)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -67,8 +68,8 @@ func TestReauthenticate(t *testing.T) {
 }
 
 func TestExpiryAtDeadline(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.SCRAM256, kafkatest.WithBrokers(1),
-		kafkatest.WithSessionLifetime(500*time.Millisecond), kafkatest.WithExpiryAtDeadline())
+	c := kafkatest.StartSecureCluster(t, memkafka.SCRAM256, memkafka.WithBrokers(1),
+		memkafka.WithSessionLifetime(500*time.Millisecond), memkafka.WithExpiryAtDeadline())
 	d, _, _ := newDialer(t, c.Kafka)
 	conn, err := d.Dial(context.Background(), c.Addrs[0])
 	if err != nil {
@@ -86,7 +87,7 @@ func TestExpiryAtDeadline(t *testing.T) {
 }
 
 func TestReauthenticatePrincipalChange(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.OAuthJWTFile, kafkatest.WithBrokers(1), kafkatest.WithSessionLifetime(time.Minute))
+	c := kafkatest.StartSecureCluster(t, memkafka.OAuthJWTFile, memkafka.WithBrokers(1), memkafka.WithSessionLifetime(time.Minute))
 	d, hooks, _ := newDialer(t, c.Kafka)
 	ctx := context.Background()
 	conn, err := d.Dial(ctx, c.Addrs[0])
@@ -94,7 +95,7 @@ func TestReauthenticatePrincipalChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c.WriteToken(t, "someone-else", time.Hour)
+	kafkatest.WriteToken(t, c, "someone-else", time.Hour)
 	_, err = d.Reauthenticate(ctx, c.Addrs[0], upstream.NewConnRoundTripper(conn, ""))
 	if err == nil || !strings.Contains(err.Error(), "re-authentication") || !strings.Contains(err.Error(), c.Addrs[0]) {
 		t.Fatalf("Reauthenticate = %v, want a re-authentication error naming the broker", err)
@@ -105,7 +106,7 @@ func TestReauthenticatePrincipalChange(t *testing.T) {
 }
 
 func TestReauthenticateWithoutSASL(t *testing.T) {
-	c := kafkatest.StartSecureCluster(t, kafkatest.TLSOnly, kafkatest.WithBrokers(1))
+	c := kafkatest.StartSecureCluster(t, memkafka.TLSOnly, memkafka.WithBrokers(1))
 	d, _, _ := newDialer(t, c.Kafka)
 	if _, err := d.Reauthenticate(context.Background(), c.Addrs[0], nil); err == nil {
 		t.Fatal("Reauthenticate without SASL succeeded")

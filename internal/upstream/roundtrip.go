@@ -9,9 +9,10 @@ import (
 	"net"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
 // maxResponse bounds what the dialer reads during set-up; ApiVersions and
@@ -31,6 +32,7 @@ func NewConnRoundTripper(conn net.Conn, clientID string) RoundTripper {
 type connRoundTripper struct {
 	conn     net.Conn
 	clientID string
+	format   *kmsg.RequestFormatter
 	corr     int32
 }
 
@@ -56,17 +58,10 @@ func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (km
 
 	rt.corr++
 	corr := rt.corr
-	buf := make([]byte, 4, 128)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(req.Key()))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(req.GetVersion()))
-	buf = binary.BigEndian.AppendUint32(buf, uint32(corr))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(rt.clientID)))
-	buf = append(buf, rt.clientID...)
-	if req.IsFlexible() {
-		buf = append(buf, 0) // request header v2: empty tagged fields
+	if rt.format == nil {
+		rt.format = kmsg.NewRequestFormatter(kmsg.FormatterClientID(rt.clientID))
 	}
-	buf = req.AppendTo(buf)
-	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	buf := rt.format.AppendRequest(make([]byte, 0, 128), req, corr)
 	if _, err := rt.conn.Write(buf); err != nil {
 		return nil, ctxErr(ctx, fmt.Errorf("write %s: %w", kmsg.NameForKey(req.Key()), err))
 	}
@@ -79,28 +74,16 @@ func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (km
 	if n < 4 || n > maxResponse {
 		return nil, fmt.Errorf("read %s response: implausible size %d (is this a Kafka listener with the right TLS setting?)", kmsg.NameForKey(req.Key()), n)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(rt.conn, body); err != nil {
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(rt.conn, frame); err != nil {
 		return nil, ctxErr(ctx, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), closedErr(err)))
 	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
+	got, resp, err := pipeline.DecodeResponseFrame(req.Key(), req.GetVersion(), frame)
+	if got != corr {
 		return nil, fmt.Errorf("%s response has correlation id %d, want %d", kmsg.NameForKey(req.Key()), got, corr)
 	}
-	body = body[4:]
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	// ApiVersions responses always use header v0 (no tagged fields), so
-	// a broker that does not know our version can still answer.
-	if resp.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
-		r := kbin.Reader{Src: body}
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return nil, fmt.Errorf("%s response header: truncated tagged fields", kmsg.NameForKey(req.Key()))
-		}
-		body = r.Src
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decode %s v%d response: %w", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	if err != nil {
+		return nil, fmt.Errorf("%s v%d response: %w", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
 	return resp, nil
 }

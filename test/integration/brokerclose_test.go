@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // TestBrokerCloseReachesIdleClient: when the brokers go away (a restart),
@@ -22,7 +23,7 @@ func TestBrokerCloseReachesIdleClient(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the broker watch is Linux-only")
 	}
-	for _, mode := range []kafkatest.SecurityMode{0, kafkatest.MTLS, kafkatest.SCRAM512TLS} {
+	for _, mode := range []memkafka.SecurityMode{0, memkafka.MTLS, memkafka.SCRAM512TLS} {
 		name := "plaintext"
 		if mode != 0 {
 			name = mode.String()
@@ -33,11 +34,11 @@ func TestBrokerCloseReachesIdleClient(t *testing.T) {
 				stopBroke func()
 			)
 			if mode == 0 {
-				var c *kafkatest.Cluster
+				var c *memkafka.Cluster
 				c, p = setup(t, nil)
 				stopBroke = c.Close
 			} else {
-				var c *kafkatest.SecureCluster
+				var c *memkafka.SecureCluster
 				c, p = secureProxy(t, mode)
 				stopBroke = c.Close
 			}

@@ -17,15 +17,16 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 const numRecords = 1000
 
 // setup starts a cluster and a proxy; mutate may adjust the proxy config.
-func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*kafkatest.Cluster, *kafkatest.Proxy) {
+func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*memkafka.Cluster, *kafkatest.Proxy) {
 	t.Helper()
 	opts = append([]kfake.Opt{kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
-	c, err := kafkatest.NewCluster(opts...)
+	c, err := memkafka.NewCluster(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,14 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // secureProxy starts a secured cluster and a proxy that holds its
 // credentials; clients speak plaintext to the proxy.
-func secureProxy(t *testing.T, mode kafkatest.SecurityMode, opts ...kafkatest.SecureOption) (*kafkatest.SecureCluster, *kafkatest.Proxy) {
+func secureProxy(t *testing.T, mode memkafka.SecurityMode, opts ...memkafka.SecureOption) (*memkafka.SecureCluster, *kafkatest.Proxy) {
 	t.Helper()
-	opts = append([]kafkatest.SecureOption{kafkatest.WithKfakeOpts(kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))}, opts...)
+	opts = append([]memkafka.SecureOption{memkafka.WithKfakeOpts(kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))}, opts...)
 	c := kafkatest.StartSecureCluster(t, mode, opts...)
 	p := kafkatest.StartProxy(t, c.Addrs, func(cfg *config.Config) {
 		cfg.Kafka = c.Kafka
@@ -37,7 +38,7 @@ func secureProxy(t *testing.T, mode kafkatest.SecurityMode, opts ...kafkatest.Se
 // sarama and kafka-go speaking plaintext to the proxy.
 func TestUpstreamSecurityModes(t *testing.T) {
 	const n = 200
-	for _, mode := range kafkatest.SecurityModes {
+	for _, mode := range memkafka.SecurityModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			c, p := secureProxy(t, mode)
 			ctx := ctxT(t, 90*time.Second)
@@ -125,7 +126,7 @@ func TestUpstreamSecurityModes(t *testing.T) {
 				}
 				got.check(t, want, false)
 			})
-			if s := c.Stats(); s.Authenticated == 0 && mode != kafkatest.TLSOnly && mode != kafkatest.MTLS {
+			if s := c.Stats(); s.Authenticated == 0 && mode != memkafka.TLSOnly && mode != memkafka.MTLS {
 				t.Errorf("front saw no SASL authentication: %+v", s)
 			}
 		})
@@ -136,7 +137,7 @@ func TestUpstreamSecurityModes(t *testing.T) {
 // producer and a consumer stay connected through at least five expiries:
 // no client-visible error, no disconnect, every record delivered once.
 func TestReauthenticationThroughProxy(t *testing.T) {
-	for _, mode := range []kafkatest.SecurityMode{kafkatest.SCRAM512TLS, kafkatest.OAuthJWTFile} {
+	for _, mode := range []memkafka.SecurityMode{memkafka.SCRAM512TLS, memkafka.OAuthJWTFile} {
 		t.Run(mode.String(), func(t *testing.T) {
 			const lifetime = 3 * time.Second
 			// The front enforces expiry as Apache Kafka does: a request
@@ -144,7 +145,7 @@ func TestReauthenticationThroughProxy(t *testing.T) {
 			// the connection. (A renewal may legitimately finish after
 			// the deadline when it waits behind a client's long-poll
 			// Fetch; the broker reads it only then, and accepts it.)
-			c, p := secureProxy(t, mode, kafkatest.WithSessionLifetime(lifetime))
+			c, p := secureProxy(t, mode, memkafka.WithSessionLifetime(lifetime))
 			ctx := ctxT(t, 90*time.Second)
 			topic := "reauth"
 			var disconnects atomic.Int64

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // TestShutdownMidRequest: Shutdown arrives while one request is in flight
@@ -24,7 +25,7 @@ import (
 // produced records must be in the log.
 func TestShutdownMidRequest(t *testing.T) {
 	const topic = "robust-drain"
-	c, err := kafkatest.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	c, err := memkafka.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
 	if err != nil {
 		t.Fatal(err)
 	}

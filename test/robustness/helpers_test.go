@@ -26,14 +26,15 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // setupCluster starts a guarded 3-broker cluster that creates topics
 // with 3 partitions on first use.
-func setupCluster(t *testing.T, opts ...kfake.Opt) *kafkatest.Cluster {
+func setupCluster(t *testing.T, opts ...kfake.Opt) *memkafka.Cluster {
 	t.Helper()
 	opts = append([]kfake.Opt{kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3)}, opts...)
-	c, err := kafkatest.NewCluster(opts...)
+	c, err := memkafka.NewCluster(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func setupCluster(t *testing.T, opts ...kfake.Opt) *kafkatest.Cluster {
 }
 
 // setup starts a guarded 3-broker cluster and a proxy in front of it.
-func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*kafkatest.Cluster, *kafkatest.Proxy) {
+func setup(t *testing.T, mutate func(*config.Config), opts ...kfake.Opt) (*memkafka.Cluster, *kafkatest.Proxy) {
 	t.Helper()
 	c := setupCluster(t, opts...)
 	p := kafkatest.StartProxy(t, c.ListenAddrs(), mutate)

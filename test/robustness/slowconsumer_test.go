@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 const (
@@ -43,7 +44,7 @@ const (
 // the proxy rewrites, and must stream too (a proxy that reads such a
 // response whole holds one response per slow consumer: 7 MiB here).
 func TestSlowConsumer(t *testing.T) {
-	c, err := kafkatest.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, slowTopic), kfake.SyntheticFetch(kfake.SyntheticBatch{}))
+	c, err := memkafka.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, slowTopic), kfake.SyntheticFetch(kfake.SyntheticBatch{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,12 @@
-// Package kafkatest runs in-process Kafka clusters (franz-go kfake) and
-// kafka-proxy instances for tests and the demo, and covers kfake's gaps: a
-// guard in front of every broker closes connections that send a request
-// kfake would crash on (an unknown API key or version), as Apache Kafka
-// closes them.
-package kafkatest
+// Package memkafka runs in-process Kafka clusters (franz-go kfake) for the
+// demo and the tests: plain ones, and ones whose brokers speak TLS, mTLS,
+// SASL or MSK IAM (SecureCluster). The binary links it for `kafka-proxy
+// demo`, so it must not import testing; kafkatest wraps it for tests.
+//
+// It also covers kfake's gaps: a guard in front of every broker closes
+// connections that send a request kfake would crash on (an unknown API key
+// or version), as Apache Kafka closes them.
+package memkafka
 
 import (
 	"bufio"
@@ -133,5 +136,5 @@ func (c *guardConn) reject(err error) error {
 	c.g.rejected++
 	c.g.mu.Unlock()
 	_ = c.Conn.Close()
-	return fmt.Errorf("kafkatest guard: %w", err)
+	return fmt.Errorf("memkafka guard: %w", err)
 }

@@ -1,4 +1,4 @@
-package kafkatest
+package memkafka
 
 import (
 	"crypto/ecdsa"
@@ -28,7 +28,7 @@ func NewJWTIssuer() (*JWTIssuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &JWTIssuer{key: k, Issuer: "kafkatest"}, nil
+	return &JWTIssuer{key: k, Issuer: "memkafka"}, nil
 }
 
 // Issue returns a token for subject valid for ttl (negative: already
@@ -95,23 +95,4 @@ func (j *JWTIssuer) Verify(token string, now time.Time) (string, time.Time, erro
 		return "", time.Time{}, errors.New("JWT has no sub")
 	}
 	return c.Sub, exp, nil
-}
-
-// oauthBearerToken extracts the token from an RFC 7628 client initial
-// response: gs2-header %x01 auth=Bearer <token> %x01 [kv %x01]* %x01.
-func oauthBearerToken(msg []byte) (string, error) {
-	s := string(msg)
-	if !strings.HasPrefix(s, "n,") && !strings.HasPrefix(s, "y,") {
-		return "", errors.New("bad GS2 header")
-	}
-	for _, kv := range strings.Split(s, "\x01")[1:] {
-		if v, ok := strings.CutPrefix(kv, "auth="); ok {
-			tok, ok := strings.CutPrefix(v, "Bearer ")
-			if !ok || tok == "" {
-				return "", errors.New("auth is not a Bearer token")
-			}
-			return tok, nil
-		}
-	}
-	return "", errors.New("no auth key")
 }

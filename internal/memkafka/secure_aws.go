@@ -1,4 +1,4 @@
-package kafkatest
+package memkafka
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package kafkatest
+package memkafka
 
 import (
 	"context"
@@ -85,8 +85,12 @@ func TestJWTIssuer(t *testing.T) {
 func TestKgoThroughFronts(t *testing.T) {
 	for _, mode := range []SecurityMode{MTLS, SCRAM512TLS, OAuthJWTFile} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := StartSecureCluster(t, mode, WithBrokers(1), WithSessionLifetime(1500*time.Millisecond),
+			c, err := NewSecureCluster(t.TempDir(), mode, WithBrokers(1), WithSessionLifetime(1500*time.Millisecond),
 				WithKfakeOpts(kfake.SeedTopics(1, "t")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
 			opts := []kgo.Opt{kgo.SeedBrokers(c.Addrs...), kgo.ConsumeTopics("t"), kgo.DefaultProduceTopic("t")}
 			if mode.TLS() {
 				pool := x509.NewCertPool()

@@ -1,4 +1,4 @@
-package kafkatest
+package memkafka
 
 import (
 	"crypto/rand"
@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/auth"
 	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
@@ -106,7 +106,7 @@ type secureOpts struct {
 	setenv        func(key, value string)
 }
 
-// SecureOption tunes NewSecureCluster and StartSecureCluster.
+// SecureOption tunes NewSecureCluster (and kafkatest.StartSecureCluster).
 type SecureOption func(*secureOpts)
 
 // WithBrokers sets the number of brokers (default 3).
@@ -137,7 +137,7 @@ func WithKfakeOpts(opts ...kfake.Opt) SecureOption {
 
 // WithSetenv is how the MSK modes give the AWS credential chain of the
 // process (the proxy's, in tests the test's) the kit's test identity:
-// StartSecureCluster uses t.Setenv, which restores the environment when
+// kafkatest.StartSecureCluster uses t.Setenv, which restores the environment when
 // the test ends; a process that runs nothing but a demo may pass a
 // wrapper of os.Setenv. Without it NewSecureCluster refuses the MSK modes
 // rather than change the environment behind its caller's back.
@@ -175,19 +175,6 @@ type SecureCluster struct {
 	closeOnce sync.Once
 }
 
-// StartSecureCluster starts a cluster in mode (files under t.TempDir())
-// and closes it when t ends. The MSK modes set AWS_* environment variables
-// with t.Setenv, so tests using them cannot run in parallel.
-func StartSecureCluster(t testing.TB, mode SecurityMode, opts ...SecureOption) *SecureCluster {
-	t.Helper()
-	c, err := NewSecureCluster(t.TempDir(), mode, append([]SecureOption{WithSetenv(t.Setenv)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // NewSecureCluster starts a cluster in mode, outside tests too (the demo
 // runs one). It writes certificates, keys and tokens under dir, which the
 // caller owns and removes after Close. The MSK modes need WithSetenv.
@@ -197,17 +184,17 @@ func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*Sec
 		fn(&o)
 	}
 	if _, ok := modeNames[mode]; !ok {
-		return nil, fmt.Errorf("kafkatest: unknown security mode %d", int(mode))
+		return nil, fmt.Errorf("memkafka: unknown security mode %d", int(mode))
 	}
 	c := &SecureCluster{Mode: mode, Dir: dir, Kafka: config.Default().Kafka}
 	c.Kafka.ReauthMinLifetime = time.Second
-	f := &front{local: map[string]localMechanism{}, lifetime: o.lifetime, closeAtExpiry: o.closeAtExpiry, now: time.Now}
+	f := &front{closeAtExpiry: o.closeAtExpiry}
 	c.front = f
 	kopts := []kfake.Opt{kfake.NumBrokers(o.brokers), kfake.ListenFn(f.listen)}
 
 	if mode.TLS() {
 		if err := c.setupTLS(f, mode == MTLS, o); err != nil {
-			return nil, fmt.Errorf("kafkatest: %s certificates: %w", mode, err)
+			return nil, fmt.Errorf("memkafka: %s certificates: %w", mode, err)
 		}
 	}
 	mech := mode.SASLMechanism()
@@ -216,14 +203,19 @@ func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*Sec
 		c.Kafka.SASL.Method = mech
 		c.SessionLifetime = o.lifetime
 	}
+	var m auth.Mechanism
 	switch mode {
-	case SASLPlain, SASLPlainTLS, SCRAM256, SCRAM512, SCRAM512TLS:
+	case SASLPlain, SASLPlainTLS:
 		c.User, c.Password = "proxy-user", "pw-"+randHex(12)
-		c.Kafka.SASL.Username, c.Kafka.SASL.Password = c.User, c.Password
-		kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(mech, c.User, c.Password))
-		if o.lifetime > 0 {
-			kopts = append(kopts, kfake.BrokerConfigs(map[string]string{
-				"connections.max.reauth.ms": strconv.FormatInt(o.lifetime.Milliseconds(), 10)}))
+		m = auth.NewPlain(password{c.User, c.Password})
+	case SCRAM256, SCRAM512, SCRAM512TLS:
+		c.User, c.Password = "proxy-user", "pw-"+randHex(12)
+		creds, err := auth.NewScramCredentials(mech, c.Password, auth.DefaultScramIterations)
+		if err != nil {
+			return nil, err
+		}
+		if m, err = auth.NewScram(mech, scramUser{c.User, creds}); err != nil {
+			return nil, err
 		}
 	case OAuthJWTFile, OAuthJWTCommand:
 		jwt, err := NewJWTIssuer()
@@ -240,42 +232,29 @@ func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*Sec
 		} else {
 			c.Kafka.SASL.OAuth.TokenCommand = "cat " + c.TokenFile
 		}
-		f.requireAuth = true
-		f.local[config.MechanismOAuthBearer] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
-			tok, err := oauthBearerToken(auth)
-			if err != nil {
-				return "", time.Time{}, nil, err
-			}
-			sub, exp, err := jwt.Verify(tok, now)
-			return "User:" + sub, exp, nil, err
-		}
+		m = auth.NewOAuthBearer(tokenFunc(func(tok string) (string, time.Time, error) { return jwt.Verify(tok, time.Now()) }))
 	case MSKIAMOAuth, MSKIAM:
 		if o.setenv == nil {
-			return nil, fmt.Errorf("kafkatest: %s mode sets AWS_* environment variables for the proxy's credential chain: use StartSecureCluster or pass WithSetenv", mode)
+			return nil, fmt.Errorf("memkafka: %s mode sets AWS_* environment variables for the proxy's credential chain: use kafkatest.StartSecureCluster or pass WithSetenv", mode)
 		}
 		setAWSEnv(o.setenv)
 		c.Kafka.SASL.AWS.Region = TestAWSRegion
 		secrets := map[string]string{TestAWSAccessKeyID: TestAWSSecretAccessKey}
-		f.requireAuth = true
 		if mode == MSKIAMOAuth {
-			f.local[config.MechanismOAuthBearer] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
-				tok, err := oauthBearerToken(auth)
-				if err != nil {
-					return "", time.Time{}, nil, err
-				}
-				p, exp, err := verifyMSKIAMToken(tok, secrets, now)
-				return "User:" + p, exp, nil, err
-			}
+			m = auth.NewOAuthBearer(tokenFunc(func(tok string) (string, time.Time, error) {
+				return verifyMSKIAMToken(tok, secrets, time.Now())
+			}))
 		} else {
-			f.local[config.MechanismAWSMSKIAM] = func(auth []byte, now time.Time) (string, time.Time, []byte, error) {
-				p, exp, err := verifyAWSMSKIAMPayload(auth, secrets, now)
-				return "User:" + p, exp, []byte(`{"version":"2020_10_22","request-id":"kafkatest"}`), err
-			}
+			m = mskIAMMechanism{secrets}
 		}
+	}
+	if m != nil {
+		c.Kafka.SASL.Username, c.Kafka.SASL.Password = c.User, c.Password
+		f.sasl = &auth.Config{Mechanisms: []auth.Mechanism{m}, SessionLifetime: o.lifetime}
 	}
 	kc, err := kfake.NewCluster(append(kopts, o.kfake...)...)
 	if err != nil {
-		return nil, fmt.Errorf("kafkatest: start %s cluster: %w", mode, err)
+		return nil, fmt.Errorf("memkafka: start %s cluster: %w", mode, err)
 	}
 	c.Cluster = kc
 	c.Addrs = kc.ListenAddrs()
@@ -292,13 +271,13 @@ func (c *SecureCluster) Close() {
 // and points the proxy's TLS config at them.
 func (c *SecureCluster) setupTLS(f *front, mutual bool, o secureOpts) error {
 	var err error
-	if c.Root, err = certs.NewRoot("kafkatest root CA", certs.Options{}); err != nil {
+	if c.Root, err = certs.NewRoot("memkafka root CA", certs.Options{}); err != nil {
 		return err
 	}
-	if c.Intermediate, err = c.Root.NewIntermediate("kafkatest intermediate CA", certs.Options{}); err != nil {
+	if c.Intermediate, err = c.Root.NewIntermediate("memkafka intermediate CA", certs.Options{}); err != nil {
 		return err
 	}
-	server, err := c.Intermediate.IssueServer("kafkatest broker", []string{"127.0.0.1", "localhost"}, certs.Options{})
+	server, err := c.Intermediate.IssueServer("memkafka broker", []string{"127.0.0.1", "localhost"}, certs.Options{})
 	if err != nil {
 		return err
 	}
@@ -324,22 +303,11 @@ func (c *SecureCluster) setupTLS(f *front, mutual bool, o secureOpts) error {
 	return nil
 }
 
-// IssueClientCert is WriteClientCert failing t on error. Tests use it to
-// rotate or expire the proxy's certificate.
-func (c *SecureCluster) IssueClientCert(t testing.TB, cn string, o certs.Options, format certs.KeyFormat, password string) certs.Files {
-	t.Helper()
-	files, err := c.WriteClientCert(cn, o, format, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // WriteClientCert issues a client certificate from the intermediate CA and
 // writes it (with the intermediate) and its key under Dir, named after cn.
 func (c *SecureCluster) WriteClientCert(cn string, o certs.Options, format certs.KeyFormat, password string) (certs.Files, error) {
 	if c.Intermediate == nil {
-		return certs.Files{}, fmt.Errorf("kafkatest: %s cluster has no CA", c.Mode)
+		return certs.Files{}, fmt.Errorf("memkafka: %s cluster has no CA", c.Mode)
 	}
 	client, err := c.Intermediate.IssueClient(cn, o)
 	if err != nil {
@@ -348,21 +316,11 @@ func (c *SecureCluster) WriteClientCert(cn string, o certs.Options, format certs
 	return client.WriteFiles(c.Dir, "client-"+cn+"-"+randHex(4), format, []byte(password))
 }
 
-// WriteToken is WriteTokenFile failing t on error.
-func (c *SecureCluster) WriteToken(t testing.TB, subject string, ttl time.Duration) string {
-	t.Helper()
-	tok, err := c.WriteTokenFile(subject, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // WriteTokenFile atomically (re)writes TokenFile with a JWT for subject
 // valid for ttl and returns the token.
 func (c *SecureCluster) WriteTokenFile(subject string, ttl time.Duration) (string, error) {
 	if c.JWT == nil {
-		return "", fmt.Errorf("kafkatest: %s cluster has no JWT issuer", c.Mode)
+		return "", fmt.Errorf("memkafka: %s cluster has no JWT issuer", c.Mode)
 	}
 	tok := c.JWT.Issue(subject, ttl)
 	tmp := c.TokenFile + ".tmp"
@@ -390,8 +348,8 @@ func setAWSEnv(setenv func(key, value string)) {
 	setenv("AWS_SESSION_TOKEN", "")
 	setenv("AWS_REGION", TestAWSRegion)
 	setenv("AWS_PROFILE", "")
-	setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-config"))
-	setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "kafkatest-no-aws-credentials"))
+	setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "memkafka-no-aws-config"))
+	setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "memkafka-no-aws-credentials"))
 	setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
