@@ -285,7 +285,7 @@ func TestExchangeReplace(t *testing.T) {
 		topic := "orders"
 		req.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
 		frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("app-1")).AppendRequest(nil, req, 42)
-		ex := NewExchange(nil, 3, v, 42, frame)
+		ex := NewExchange(nil, kmsg.Metadata.Int16(), v, 42, frame)
 		if &ex.Frame()[0] != &frame[0] {
 			t.Fatalf("v%d: untouched frame copied", v)
 		}
@@ -301,7 +301,7 @@ func TestExchangeReplace(t *testing.T) {
 		m.Topics[0].Topic = &other
 		ex.Replace(m)
 		out := ex.Frame()
-		back := NewExchange(nil, 3, v, 42, out)
+		back := NewExchange(nil, kmsg.Metadata.Int16(), v, 42, out)
 		id, err := parseClientID(out[4:])
 		if err != nil || id == nil || *id != "app-1" {
 			t.Fatalf("v%d: client id %v %v", v, id, err)
@@ -314,12 +314,12 @@ func TestExchangeReplace(t *testing.T) {
 			t.Fatalf("v%d: replaced frame %v", v, err)
 		}
 	}
-	if _, err := NewExchange(nil, 3, 1, 1, nil).Request(); err == nil {
+	if _, err := NewExchange(nil, kmsg.Metadata.Int16(), 1, 1, nil).Request(); err == nil {
 		t.Error("Request without a frame")
 	}
 	big := kmsg.NewPtrMetadataRequest().MaxVersion() + 1
 	frame := kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrMetadataRequest(), 1)
-	if _, err := NewExchange(nil, 3, big, 1, frame).Request(); !errors.Is(err, ErrUnsupportedVersion) {
+	if _, err := NewExchange(nil, kmsg.Metadata.Int16(), big, 1, frame).Request(); !errors.Is(err, ErrUnsupportedVersion) {
 		t.Errorf("v%d: %v", big, err)
 	}
 }

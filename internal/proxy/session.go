@@ -344,7 +344,9 @@ func (s *Session) pumpRequests() error {
 			}
 		}
 		if frame != nil {
-			head = frame // head may be stale once the frame was read whole
+			// Read whole (and maybe re-encoded by a stage): head may be
+			// stale, and the size is the new frame's.
+			head, total = frame, len(frame)
 		}
 		expectResponse := true
 		if h.Key == kmsg.Produce.Int16() {

@@ -93,7 +93,7 @@ func RequestFlexible(key, version int16) (bool, error) {
 // tagged fields. ApiVersions responses never do, so that any client can
 // parse them before versions are negotiated.
 func ResponseFlexible(key, version int16) (bool, error) {
-	if key == 18 {
+	if key == kmsg.ApiVersions.Int16() {
 		return false, nil
 	}
 	return RequestFlexible(key, version)
