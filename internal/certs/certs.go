@@ -43,6 +43,9 @@ type Options struct {
 	Expired bool
 	// Organization goes into the subject, for principal-mapping tests.
 	Organization string
+	// Subject, if set, is the whole subject (the common name and
+	// Organization are then ignored), for principal-mapping tests.
+	Subject *pkix.Name
 }
 
 func (o Options) window() (time.Time, time.Time) {
@@ -208,6 +211,9 @@ func EncodeCerts(cs ...*x509.Certificate) []byte {
 }
 
 func subject(cn string, o Options) pkix.Name {
+	if o.Subject != nil {
+		return *o.Subject
+	}
 	n := pkix.Name{CommonName: cn}
 	if o.Organization != "" {
 		n.Organization = []string{o.Organization}

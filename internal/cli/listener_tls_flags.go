@@ -15,4 +15,5 @@ func bindListenerTLSFlags(fs *pflag.FlagSet, t *config.ListenerTLS) {
 	fs.StringVar(&t.CAChainCertFile, "proxy-listener-ca-chain-cert-file", t.CAChainCertFile, "PEM encoded CA's certificate file. If provided, client certificate is required and verified")
 	fs.StringVar(&t.MinVersion, "proxy-listener-tls-min-version", t.MinVersion, "Minimum TLS version clients may use: 1.2 (default) or 1.3")
 	fs.StringSliceVar(&t.CipherSuites, "proxy-listener-cipher-suites", t.CipherSuites, "List of supported cipher suites (TLS 1.2)")
+	fs.StringVar(&t.PrincipalMappingRules, "proxy-listener-principal-mapping-rules", t.PrincipalMappingRules, "Kafka's ssl.principal.mapping.rules for client certificates, e.g. 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L,DEFAULT' (default DEFAULT: the subject DN); patterns are RE2")
 }

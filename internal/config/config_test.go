@@ -500,4 +500,13 @@ func TestValidateListenerTLSNames(t *testing.T) {
 		!strings.HasPrefix(got[0], "proxy.tls.minVersion: ") || !strings.HasPrefix(got[1], "proxy.tls.cipherSuites: ") {
 		t.Fatalf("Validate() = %v, want a minVersion and a cipherSuites problem", err)
 	}
+	c.Proxy.TLS.MinVersion, c.Proxy.TLS.CipherSuites = "", nil
+	c.Proxy.TLS.PrincipalMappingRules = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L,DEFAULT"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Proxy.TLS.PrincipalMappingRules = "RULE:^CN=(.*?)$/$1/LU"
+	if err := c.Validate(); !errors.As(err, &got) || len(got) != 1 || !strings.HasPrefix(got[0], "proxy.tls.principalMappingRules: ") {
+		t.Fatalf("Validate() = %v, want a principalMappingRules problem", err)
+	}
 }

@@ -1,6 +1,9 @@
 package config
 
-import "github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+import (
+	"github.com/kafka-proxy/kafka-proxy/internal/principal"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
+)
 
 // ListenerTLS makes the proxy's own listeners speak TLS to clients, and,
 // with a CA chain, require and verify client certificates.
@@ -12,6 +15,10 @@ type ListenerTLS struct {
 	CAChainCertFile string   `yaml:"caChainCertFile"`
 	MinVersion      string   `yaml:"minVersion"`
 	CipherSuites    []string `yaml:"cipherSuites"`
+	// PrincipalMappingRules is Kafka's ssl.principal.mapping.rules: how a
+	// client certificate's subject becomes the principal's name ("" is
+	// DEFAULT, the subject itself).
+	PrincipalMappingRules string `yaml:"principalMappingRules"`
 }
 
 func (c *Config) validateListenerTLS(p *Problems) {
@@ -32,5 +39,8 @@ func (c *Config) validateListenerTLS(p *Problems) {
 	}
 	if _, err := tlsconf.ParseCipherSuites(t.CipherSuites); err != nil {
 		p.add("proxy.tls.cipherSuites", "%v", err)
+	}
+	if _, err := principal.ParseRules(t.PrincipalMappingRules); err != nil {
+		p.add("proxy.tls.principalMappingRules", "%v (--proxy-listener-principal-mapping-rules)", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 )
 
 // The admission steps the server runs on every accepted connection, in
@@ -39,6 +40,24 @@ func tlsHandshake(cfg *tls.Config) pipeline.Step {
 		}
 		state := tc.ConnectionState()
 		c.Conn, c.TLS, c.ServerName = tc, &state, state.ServerName
+		return nil
+	}}
+}
+
+// clientPrincipal names a client that presented a certificate as Kafka
+// does, with the listener's principal mapping rules; without one it stays
+// User:ANONYMOUS. A certificate no rule maps fails the connection, as a
+// broker fails its SSL authentication.
+func clientPrincipal(m *principal.Mapper) pipeline.Step {
+	return pipeline.Step{Name: "principal", Run: func(_ context.Context, c *pipeline.Client) error {
+		if c.TLS == nil || len(c.TLS.PeerCertificates) == 0 {
+			return nil
+		}
+		p, err := m.FromCertificate(c.TLS.PeerCertificates[0])
+		if err != nil {
+			return err
+		}
+		c.Principal = p
 		return nil
 	}}
 }

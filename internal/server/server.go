@@ -17,6 +17,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/policy"
+	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 	"github.com/kafka-proxy/kafka-proxy/internal/proxy"
 	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
 	"github.com/kafka-proxy/kafka-proxy/internal/topology"
@@ -92,7 +93,12 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	}
 	s.admission = []pipeline.Step{socketOptions(cfg.Proxy)}
 	if listenTLS != nil {
-		s.admission = append(s.admission, tlsHandshake(listenTLS))
+		mapper, err := principal.ParseRules(cfg.Proxy.TLS.PrincipalMappingRules)
+		if err != nil {
+			s.closeDial()
+			return nil, err
+		}
+		s.admission = append(s.admission, tlsHandshake(listenTLS), clientPrincipal(mapper))
 	}
 	stages, err := pipeline.NewChain(
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),
@@ -217,9 +223,8 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		_ = c.Conn.Close()
 		return
 	}
-	if c.Principal != pipeline.Anonymous {
-		log = log.With("principal", c.Principal)
-	}
+	log = log.With("principal", c.Principal)
+	log.Debug("connection admitted")
 	up, err := s.dial(s.ctx, c)
 	if err != nil {
 		log.Error("connection closed: cannot reach broker", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"net"
 	"os"
 	"path/filepath"
@@ -91,5 +92,73 @@ func TestListenerTLS(t *testing.T) {
 	_ = plain.Ping(pctx2)
 	if !p.Logs.WaitFor(5*time.Second, "client speaks plaintext", "TLS listener") {
 		t.Errorf("plaintext client on the TLS listener not explained in the log:\n%s", p.Logs.String())
+	}
+}
+
+// TestListenerPrincipal: a client certificate's subject becomes the
+// principal through Kafka's ssl.principal.mapping.rules, and a certificate
+// no rule maps is refused after the handshake, as a broker fails its SSL
+// authentication.
+func TestListenerPrincipal(t *testing.T) {
+	root, err := certs.NewRoot("proxy test CA", certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := root.IssueServer("proxy", []string{"127.0.0.1"}, certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name pkix.Name) tls.Certificate {
+		c, err := root.IssueClient("", certs.Options{Subject: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.TLSCertificate()
+	}
+	service := issue(pkix.Name{CommonName: "Orders-App", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"acme"}})
+	stranger := issue(pkix.Name{CommonName: "stranger", Organization: []string{"elsewhere"}})
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	_, p := setup(t, func(c *config.Config) {
+		c.Proxy.TLS = config.ListenerTLS{Enable: true, CertFile: write("srv.pem", srv.ChainPEM()), KeyFile: write("srv.key", srv.KeyPEM()),
+			CAChainCertFile: write("ca.pem", root.CertPEM()), PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L`}
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	dialAs := func(cert tls.Certificate) kgo.Opt {
+		return kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+			raw, err := p.DialContext(ctx, network, host)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			if err := tc.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return tc, nil
+		})
+	}
+	ctx := ctxT(t, 30*time.Second)
+	good := franzClient(t, p, dialAs(service), kgo.DefaultProduceTopic("principal-topic"), kgo.AllowAutoTopicCreation())
+	produceAll(ctx, t, good, keyedValues(5))
+	if !p.Logs.WaitFor(5*time.Second, "connection admitted", "principal=User:orders-app") {
+		t.Errorf("no connection admitted as User:orders-app:\n%s", p.Logs.String())
+	}
+
+	bad := franzClient(t, p, dialAs(stranger), kgo.RetryTimeout(time.Second), kgo.RequestRetries(0))
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := bad.Ping(pctx); err == nil {
+		t.Error("a certificate no rule maps was served")
+	}
+	if !p.Logs.WaitFor(5*time.Second, "principal: no principal mapping rule applies", "CN=stranger,O=elsewhere") {
+		t.Errorf("refused certificate not explained in the log:\n%s", p.Logs.String())
 	}
 }
