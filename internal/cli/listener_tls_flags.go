@@ -15,5 +15,6 @@ func bindListenerTLSFlags(fs *pflag.FlagSet, t *config.ListenerTLS) {
 	fs.StringVar(&t.CAChainCertFile, "proxy-listener-ca-chain-cert-file", t.CAChainCertFile, "PEM encoded CA's certificate file. If provided, client certificate is required and verified")
 	fs.StringVar(&t.MinVersion, "proxy-listener-tls-min-version", t.MinVersion, "Minimum TLS version clients may use: 1.2 (default) or 1.3")
 	fs.StringSliceVar(&t.CipherSuites, "proxy-listener-cipher-suites", t.CipherSuites, "List of supported cipher suites (TLS 1.2)")
+	fs.StringSliceVar(&t.CurvePreferences, "proxy-listener-curve-preferences", t.CurvePreferences, "List of curve preferences, in order: X25519, X25519MLKEM768, P256, P384, P521 (default: Go's)")
 	fs.StringVar(&t.PrincipalMappingRules, "proxy-listener-principal-mapping-rules", t.PrincipalMappingRules, "Kafka's ssl.principal.mapping.rules for client certificates, e.g. 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L,DEFAULT' (default DEFAULT: the subject DN); patterns are RE2")
 }

@@ -15,6 +15,8 @@ type ListenerTLS struct {
 	CAChainCertFile string   `yaml:"caChainCertFile"`
 	MinVersion      string   `yaml:"minVersion"`
 	CipherSuites    []string `yaml:"cipherSuites"`
+	// CurvePreferences are the key exchanges offered, in order.
+	CurvePreferences []string `yaml:"curvePreferences"`
 	// PrincipalMappingRules is Kafka's ssl.principal.mapping.rules: how a
 	// client certificate's subject becomes the principal's name ("" is
 	// DEFAULT, the subject itself).
@@ -39,6 +41,9 @@ func (c *Config) validateListenerTLS(p *Problems) {
 	}
 	if _, err := tlsconf.ParseCipherSuites(t.CipherSuites); err != nil {
 		p.add("proxy.tls.cipherSuites", "%v", err)
+	}
+	if _, err := tlsconf.ParseCurves(t.CurvePreferences); err != nil {
+		p.add("proxy.tls.curvePreferences", "%v", err)
 	}
 	if _, err := principal.ParseRules(t.PrincipalMappingRules); err != nil {
 		p.add("proxy.tls.principalMappingRules", "%v (--proxy-listener-principal-mapping-rules)", err)

@@ -25,6 +25,9 @@ func listenerTLS(c config.ListenerTLS) (*tls.Config, error) {
 	if opts.CipherSuites, err = tlsconf.ParseCipherSuites(c.CipherSuites); err != nil {
 		return nil, fmt.Errorf("proxy.tls.cipherSuites: %w", err)
 	}
+	if opts.CurvePreferences, err = tlsconf.ParseCurves(c.CurvePreferences); err != nil {
+		return nil, fmt.Errorf("proxy.tls.curvePreferences: %w", err)
+	}
 	return tlsconf.ServerConfig(opts)
 }
 

@@ -71,3 +71,31 @@ func ParseCipherSuites(names []string) ([]uint16, error) {
 	}
 	return ids, nil
 }
+
+// curves are the key exchange groups by the names the proxy we replace
+// takes (X25519, P256, P384, P521), plus the standard names and Go's
+// post-quantum hybrid.
+var curves = map[string]tls.CurveID{
+	"X25519": tls.X25519, "X25519MLKEM768": tls.X25519MLKEM768,
+	"P256": tls.CurveP256, "P-256": tls.CurveP256, "SECP256R1": tls.CurveP256, "CURVEP256": tls.CurveP256,
+	"P384": tls.CurveP384, "P-384": tls.CurveP384, "SECP384R1": tls.CurveP384, "CURVEP384": tls.CurveP384,
+	"P521": tls.CurveP521, "P-521": tls.CurveP521, "SECP521R1": tls.CurveP521, "CURVEP521": tls.CurveP521,
+}
+
+// ParseCurves maps curve names (case-insensitive) to IDs, in preference
+// order. Nil in, nil out: Go's defaults apply.
+func ParseCurves(names []string) ([]tls.CurveID, error) {
+	var ids []tls.CurveID
+	var bad []string
+	for _, raw := range names {
+		if id, ok := curves[strings.ToUpper(strings.TrimSpace(raw))]; ok {
+			ids = append(ids, id)
+		} else {
+			bad = append(bad, fmt.Sprintf("%q", raw))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("unknown curve %s (supported: X25519, X25519MLKEM768, P256, P384, P521)", strings.Join(bad, ", "))
+	}
+	return ids, nil
+}

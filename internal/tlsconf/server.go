@@ -17,6 +17,9 @@ type ServerOptions struct {
 	ClientCAFile string
 	MinVersion   uint16
 	CipherSuites []uint16
+	// CurvePreferences are the key exchanges offered, in order (nil:
+	// Go's defaults).
+	CurvePreferences []tls.CurveID
 }
 
 // ServerConfig loads the files and returns a listener config.
@@ -48,7 +51,9 @@ func ServerConfig(o ServerOptions) (*tls.Config, error) {
 			pool.AddCert(ca)
 		}
 	}
-	return NewServerConfig(kp, pool, o.MinVersion, o.CipherSuites), nil
+	cfg := NewServerConfig(kp, pool, o.MinVersion, o.CipherSuites)
+	cfg.CurvePreferences = o.CurvePreferences
+	return cfg, nil
 }
 
 // NewServerConfig builds a listener config from loaded material; a non-nil
