@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
@@ -17,6 +18,9 @@ type ListenerTLS struct {
 	CipherSuites    []string `yaml:"cipherSuites"`
 	// CurvePreferences are the key exchanges offered, in order.
 	CurvePreferences []string `yaml:"curvePreferences"`
+	// RequiredClientSubjects limits the client certificates accepted by
+	// subject (certsubject syntax); any one of them suffices.
+	RequiredClientSubjects []string `yaml:"requiredClientSubjects"`
 	// PrincipalMappingRules is Kafka's ssl.principal.mapping.rules: how a
 	// client certificate's subject becomes the principal's name ("" is
 	// DEFAULT, the subject itself).
@@ -44,6 +48,12 @@ func (c *Config) validateListenerTLS(p *Problems) {
 	}
 	if _, err := tlsconf.ParseCurves(t.CurvePreferences); err != nil {
 		p.add("proxy.tls.curvePreferences", "%v", err)
+	}
+	if _, err := certsubject.ParseAll(t.RequiredClientSubjects); err != nil {
+		p.add("proxy.tls.requiredClientSubjects", "%v", err)
+	}
+	if len(t.RequiredClientSubjects) > 0 && t.CAChainCertFile == "" {
+		p.add("proxy.tls.requiredClientSubjects", "needs proxy.tls.caChainCertFile (--proxy-listener-ca-chain-cert-file): only verified client certificates can be checked")
 	}
 	if _, err := principal.ParseRules(t.PrincipalMappingRules); err != nil {
 		p.add("proxy.tls.principalMappingRules", "%v (--proxy-listener-principal-mapping-rules)", err)

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
@@ -59,5 +61,16 @@ func clientPrincipal(m *principal.Mapper) pipeline.Step {
 		}
 		c.Principal = p
 		return nil
+	}}
+}
+
+// clientSubject refuses a client whose certificate meets none of the
+// required subjects (--proxy-listener-tls-required-client-subject).
+func clientSubject(required certsubject.Any) pipeline.Step {
+	return pipeline.Step{Name: "client-subject", Run: func(_ context.Context, c *pipeline.Client) error {
+		if c.TLS == nil || len(c.TLS.PeerCertificates) == 0 {
+			return errors.New("no client certificate, and the listener requires certain subjects")
+		}
+		return required.Check(c.TLS.PeerCertificates[0])
 	}}
 }

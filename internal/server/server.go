@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
@@ -98,7 +99,16 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 			s.closeDial()
 			return nil, err
 		}
-		s.admission = append(s.admission, tlsHandshake(listenTLS), clientPrincipal(mapper))
+		s.admission = append(s.admission, tlsHandshake(listenTLS))
+		if len(cfg.Proxy.TLS.RequiredClientSubjects) > 0 {
+			required, err := certsubject.ParseAll(cfg.Proxy.TLS.RequiredClientSubjects)
+			if err != nil {
+				s.closeDial()
+				return nil, err
+			}
+			s.admission = append(s.admission, clientSubject(required))
+		}
+		s.admission = append(s.admission, clientPrincipal(mapper))
 	}
 	stages, err := pipeline.NewChain(
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),

@@ -96,9 +96,9 @@ func TestListenerTLS(t *testing.T) {
 }
 
 // TestListenerPrincipal: a client certificate's subject becomes the
-// principal through Kafka's ssl.principal.mapping.rules, and a certificate
-// no rule maps is refused after the handshake, as a broker fails its SSL
-// authentication.
+// principal through Kafka's ssl.principal.mapping.rules, a certificate no
+// rule maps is refused after the handshake, as a broker fails its SSL
+// authentication, and so is one meeting none of the required subjects.
 func TestListenerPrincipal(t *testing.T) {
 	root, err := certs.NewRoot("proxy test CA", certs.Options{})
 	if err != nil {
@@ -127,7 +127,8 @@ func TestListenerPrincipal(t *testing.T) {
 	}
 	_, p := setup(t, func(c *config.Config) {
 		c.Proxy.TLS = config.ListenerTLS{Enable: true, CertFile: write("srv.pem", srv.ChainPEM()), KeyFile: write("srv.key", srv.KeyPEM()),
-			CAChainCertFile: write("ca.pem", root.CertPEM()), PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L`}
+			CAChainCertFile: write("ca.pem", root.CertPEM()), PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L`,
+			RequiredClientSubjects: []string{`r:/O=[^acme$]`, `s:/CN=[stranger]`}}
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)
@@ -160,5 +161,15 @@ func TestListenerPrincipal(t *testing.T) {
 	}
 	if !p.Logs.WaitFor(5*time.Second, "principal: no principal mapping rule applies", "CN=stranger,O=elsewhere") {
 		t.Errorf("refused certificate not explained in the log:\n%s", p.Logs.String())
+	}
+
+	// --proxy-listener-tls-required-client-subject: a CA-signed
+	// certificate meeting neither required subject is refused first.
+	outsider := franzClient(t, p, dialAs(issue(pkix.Name{CommonName: "outsider", Organization: []string{"acme-labs"}})), kgo.RetryTimeout(time.Second), kgo.RequestRetries(0))
+	if err := outsider.Ping(pctx); err == nil {
+		t.Error("a certificate meeting no required subject was served")
+	}
+	if !p.Logs.WaitFor(5*time.Second, "client-subject: client certificate subject", "outsider", "meets no required subject") {
+		t.Errorf("required-subject refusal not explained in the log:\n%s", p.Logs.String())
 	}
 }
