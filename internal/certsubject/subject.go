@@ -47,7 +47,7 @@ func Parse(text string) (*Subject, error) {
 	case strings.HasPrefix(text, "r:/"):
 		s.regexp, rest = true, text[3:]
 	default:
-		return nil, fmt.Errorf("client subject %q: want s:/FIELD=[values]/... or r:/FIELD=[patterns]/...", text)
+		return nil, fmt.Errorf("client subject %q: want s:/FIELD=[values] or r:/FIELD=[patterns], repeated for more fields", text)
 	}
 	for rest != "" {
 		eq := strings.IndexByte(rest, '=')

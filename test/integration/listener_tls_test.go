@@ -33,14 +33,7 @@ func TestListenerTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := tempWriter(t)
 	certFile, keyFile, caFile := write("srv.pem", srv.ChainPEM()), write("srv.key", srv.KeyPEM()), write("ca.pem", root.CertPEM())
 	_, p := setup(t, func(c *config.Config) {
 		c.Proxy.TLS = config.ListenerTLS{Enable: true, CertFile: certFile, KeyFile: keyFile, CAChainCertFile: caFile}
@@ -117,14 +110,7 @@ func TestListenerPrincipal(t *testing.T) {
 	}
 	service := issue(pkix.Name{CommonName: "Orders-App", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"acme"}})
 	stranger := issue(pkix.Name{CommonName: "stranger", Organization: []string{"elsewhere"}})
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := tempWriter(t)
 	_, p := setup(t, func(c *config.Config) {
 		c.Proxy.TLS = config.ListenerTLS{Enable: true, CertFile: write("srv.pem", srv.ChainPEM()), KeyFile: write("srv.key", srv.KeyPEM()),
 			CAChainCertFile: write("ca.pem", root.CertPEM()), PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L`,
@@ -171,5 +157,18 @@ func TestListenerPrincipal(t *testing.T) {
 	}
 	if !p.Logs.WaitFor(5*time.Second, "client-subject: client certificate subject", "outsider", "meets no required subject") {
 		t.Errorf("required-subject refusal not explained in the log:\n%s", p.Logs.String())
+	}
+}
+
+// tempWriter returns a function writing files into a fresh temporary
+// directory and returning their paths.
+func tempWriter(t *testing.T) func(name string, data []byte) string {
+	dir := t.TempDir()
+	return func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
 }
