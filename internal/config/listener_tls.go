@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
@@ -18,6 +20,12 @@ type ListenerTLS struct {
 	CipherSuites    []string `yaml:"cipherSuites"`
 	// CurvePreferences are the key exchanges offered, in order.
 	CurvePreferences []string `yaml:"curvePreferences"`
+	// CRLFile holds CRLs of the client CA: revoked client certificates
+	// are refused.
+	CRLFile string `yaml:"crlFile"`
+	// Refresh, when positive, reloads rotated certificate, key, CA and
+	// CRL files this often without a restart.
+	Refresh time.Duration `yaml:"refresh"`
 	// RequiredClientSubjects limits the client certificates accepted by
 	// subject (certsubject syntax); any one of them suffices.
 	RequiredClientSubjects []string `yaml:"requiredClientSubjects"`
@@ -51,6 +59,12 @@ func (c *Config) validateListenerTLS(p *Problems) {
 	}
 	if _, err := certsubject.ParseAll(t.RequiredClientSubjects); err != nil {
 		p.add("proxy.tls.requiredClientSubjects", "%v", err)
+	}
+	if t.CRLFile != "" && t.CAChainCertFile == "" {
+		p.add("proxy.tls.crlFile", "needs proxy.tls.caChainCertFile (--proxy-listener-ca-chain-cert-file): only verified client certificates can be checked for revocation")
+	}
+	if t.Refresh < 0 {
+		p.add("proxy.tls.refresh", "%v is negative", t.Refresh)
 	}
 	if len(t.RequiredClientSubjects) > 0 && t.CAChainCertFile == "" {
 		p.add("proxy.tls.requiredClientSubjects", "needs proxy.tls.caChainCertFile (--proxy-listener-ca-chain-cert-file): only verified client certificates can be checked")

@@ -73,7 +73,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	// The listener's certificate first: a bad one should fail before the
 	// dialer loads credentials and fetches tokens (and leaves nothing to
 	// close).
-	listenTLS, err := listenerTLS(cfg.Proxy.TLS)
+	listenTLS, err := listenerTLS(cfg.Proxy.TLS, log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -13,11 +14,12 @@ import (
 )
 
 // listenerTLS builds the client-facing TLS config, or nil when disabled.
-func listenerTLS(c config.ListenerTLS) (*tls.Config, error) {
+func listenerTLS(c config.ListenerTLS, log *slog.Logger) (*tls.Config, error) {
 	if !c.Enable {
 		return nil, nil
 	}
-	opts := tlsconf.ServerOptions{CertFile: c.CertFile, KeyFile: c.KeyFile, ClientCAFile: c.CAChainCertFile, KeyPassword: []byte(c.KeyPassword)}
+	opts := tlsconf.ServerOptions{CertFile: c.CertFile, KeyFile: c.KeyFile, ClientCAFile: c.CAChainCertFile, KeyPassword: []byte(c.KeyPassword),
+		CRLFile: c.CRLFile, Refresh: c.Refresh, Log: log}
 	var err error
 	if opts.MinVersion, err = tlsconf.ParseVersion(c.MinVersion); err != nil {
 		return nil, fmt.Errorf("proxy.tls.minVersion: %w", err)

@@ -21,3 +21,12 @@ func FuzzParsePrivateKeyPEM(f *testing.F) {
 		_, _ = ParsePrivateKeyPEM(data, password)
 	})
 }
+
+// FuzzParseCRLs: any CRL file is read or refused, never a panic.
+func FuzzParseCRLs(f *testing.F) {
+	f.Add([]byte("-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n"))
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = parseCRLs(data, nil)
+	})
+}

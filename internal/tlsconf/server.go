@@ -3,8 +3,13 @@ package tlsconf
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"sync"
+	"time"
 )
 
 // ServerOptions describe a TLS listener: the proxy's client-facing side
@@ -15,36 +20,116 @@ type ServerOptions struct {
 	// ClientCAFile, when set, requires and verifies client certificates
 	// signed by these CAs (Kafka's ssl.client.auth=required).
 	ClientCAFile string
+	// CRLFile holds PEM (or DER) CRLs signed by the client CAs: client
+	// certificates they revoke are refused in the handshake.
+	CRLFile      string
 	MinVersion   uint16
 	CipherSuites []uint16
 	// CurvePreferences are the key exchanges offered, in order (nil:
 	// Go's defaults).
 	CurvePreferences []tls.CurveID
+	// Refresh, when positive, re-checks the files at most this often (on
+	// a handshake) and reloads them when one changed; a failed reload keeps
+	// the old material and logs.
+	Refresh time.Duration
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Server hands every handshake the listener config built from the
+// current files.
+type Server struct {
+	opts ServerOptions
+
+	mu        sync.Mutex
+	lastCheck time.Time
+	stamps    map[string]os.FileInfo
+	cfg       *tls.Config
+}
+
+// NewServer loads every file once, failing with a message naming the file
+// and the problem.
+func NewServer(o ServerOptions) (*Server, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.CRLFile != "" && o.ClientCAFile == "" {
+		return nil, errors.New("tls CRL file needs a client CA file: only verified client certificates can be checked for revocation")
+	}
+	s := &Server{opts: o}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	s.lastCheck = o.Now()
+	return s, nil
 }
 
 // ServerConfig loads the files and returns a listener config.
 func ServerConfig(o ServerOptions) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(o.CertFile)
+	s, err := NewServer(o)
 	if err != nil {
-		return nil, fmt.Errorf("tls server certificate: %w", err)
+		return nil, err
 	}
-	keyPEM, err := os.ReadFile(o.KeyFile)
+	return s.Config(), nil
+}
+
+// Config is the listener's tls.Config: each handshake gets the current
+// material (reloaded first when due).
+func (s *Server) Config() *tls.Config {
+	return &tls.Config{
+		MinVersion: s.current().MinVersion,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.current(), nil
+		},
+	}
+}
+
+func (s *Server) current() *tls.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maybeReload()
+	return s.cfg
+}
+
+func (s *Server) load() error {
+	stamps := map[string]os.FileInfo{}
+	read := func(path, what string) ([]byte, error) {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("tls %s: %w", what, err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("tls %s: %w", what, err)
+		}
+		stamps[path] = st
+		return data, nil
+	}
+	o := s.opts
+	certPEM, err := read(o.CertFile, "server certificate")
 	if err != nil {
-		return nil, fmt.Errorf("tls server key: %w", err)
+		return err
+	}
+	keyPEM, err := read(o.KeyFile, "server key")
+	if err != nil {
+		return err
 	}
 	kp, err := LoadKeyPair(certPEM, keyPEM, o.KeyPassword)
 	if err != nil {
-		return nil, fmt.Errorf("tls server certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
+		return fmt.Errorf("tls server certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
 	}
 	var pool *x509.CertPool
+	var cas []*x509.Certificate
 	if o.ClientCAFile != "" {
-		data, err := os.ReadFile(o.ClientCAFile)
+		data, err := read(o.ClientCAFile, "client CA")
 		if err != nil {
-			return nil, fmt.Errorf("tls client CA: %w", err)
+			return err
 		}
-		cas, err := ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("tls client CA %s: %w", o.ClientCAFile, err)
+		if cas, err = ParseCertificatesPEM(data); err != nil {
+			return fmt.Errorf("tls client CA %s: %w", o.ClientCAFile, err)
 		}
 		pool = x509.NewCertPool()
 		for _, ca := range cas {
@@ -53,7 +138,101 @@ func ServerConfig(o ServerOptions) (*tls.Config, error) {
 	}
 	cfg := NewServerConfig(kp, pool, o.MinVersion, o.CipherSuites)
 	cfg.CurvePreferences = o.CurvePreferences
-	return cfg, nil
+	if o.CRLFile != "" {
+		data, err := read(o.CRLFile, "CRL")
+		if err != nil {
+			return err
+		}
+		revoked, err := parseCRLs(data, cas)
+		if err != nil {
+			return fmt.Errorf("tls CRL %s: %w", o.CRLFile, err)
+		}
+		cfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
+			for _, chain := range chains {
+				for _, c := range chain {
+					if revoked[revocationKey(c.RawIssuer, c.SerialNumber.Bytes())] {
+						return fmt.Errorf("client certificate %q (serial %x) is revoked", c.Subject.String(), c.SerialNumber)
+					}
+				}
+			}
+			return nil
+		}
+	}
+	s.cfg, s.stamps = cfg, stamps
+	return nil
+}
+
+func revocationKey(issuer, serial []byte) string { return string(issuer) + "\x00" + string(serial) }
+
+// parseCRLs reads every CRL in data (PEM blocks "X509 CRL", or one DER
+// CRL) and checks each is signed by one of cas, so a CRL from elsewhere
+// cannot be mistaken for the CA's.
+func parseCRLs(data []byte, cas []*x509.Certificate) (map[string]bool, error) {
+	var ders [][]byte
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "X509 CRL" {
+			ders = append(ders, block.Bytes)
+		}
+	}
+	if len(ders) == 0 {
+		ders = [][]byte{data}
+	}
+	revoked := map[string]bool{}
+	for i, der := range ders {
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, fmt.Errorf("CRL %d: %w", i+1, err)
+		}
+		signed := false
+		for _, ca := range cas {
+			if crl.CheckSignatureFrom(ca) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return nil, fmt.Errorf("CRL %d (issuer %q) is not signed by a client CA", i+1, crl.Issuer.String())
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			revoked[revocationKey(crl.RawIssuer, e.SerialNumber.Bytes())] = true
+		}
+	}
+	return revoked, nil
+}
+
+// maybeReload reloads when Refresh is due and a file changed.
+func (s *Server) maybeReload() {
+	if s.opts.Refresh <= 0 {
+		return
+	}
+	now := s.opts.Now()
+	if now.Sub(s.lastCheck) < s.opts.Refresh {
+		return
+	}
+	s.lastCheck = now
+	changed := false
+	for path, old := range s.stamps {
+		st, err := os.Stat(path)
+		if err != nil || !Unchanged(old, st) {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return
+	}
+	prevCfg, prevStamps := s.cfg, s.stamps
+	if err := s.load(); err != nil {
+		s.cfg, s.stamps = prevCfg, prevStamps
+		s.opts.Log.Warn("listener tls files changed but could not be reloaded; keeping the previous ones", "err", err)
+		return
+	}
+	s.opts.Log.Info("listener tls files reloaded", "cert", s.opts.CertFile, "ca", s.opts.ClientCAFile, "crl", s.opts.CRLFile)
 }
 
 // NewServerConfig builds a listener config from loaded material; a non-nil
