@@ -12,8 +12,27 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 )
 
-// The admission steps the server runs on every accepted connection, in
-// the order New lists them.
+// admissionSteps lists the steps the server runs on every accepted
+// connection, in order; listenTLS is nil for plaintext listeners.
+func admissionSteps(px config.Proxy, listenTLS *tls.Config) ([]pipeline.Step, error) {
+	steps := []pipeline.Step{socketOptions(px)}
+	if listenTLS == nil {
+		return steps, nil
+	}
+	mapper, err := principal.ParseRules(px.TLS.PrincipalMappingRules)
+	if err != nil {
+		return nil, err
+	}
+	steps = append(steps, tlsHandshake(listenTLS))
+	if len(px.TLS.RequiredClientSubjects) > 0 {
+		required, err := certsubject.ParseAll(px.TLS.RequiredClientSubjects)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, clientSubject(required))
+	}
+	return append(steps, clientPrincipal(mapper)), nil
+}
 
 // socketOptions applies the listener's socket buffer sizes.
 func socketOptions(px config.Proxy) pipeline.Step {

@@ -13,12 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/policy"
-	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 	"github.com/kafka-proxy/kafka-proxy/internal/proxy"
 	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
 	"github.com/kafka-proxy/kafka-proxy/internal/topology"
@@ -92,23 +90,9 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
-	s.admission = []pipeline.Step{socketOptions(cfg.Proxy)}
-	if listenTLS != nil {
-		mapper, err := principal.ParseRules(cfg.Proxy.TLS.PrincipalMappingRules)
-		if err != nil {
-			s.closeDial()
-			return nil, err
-		}
-		s.admission = append(s.admission, tlsHandshake(listenTLS))
-		if len(cfg.Proxy.TLS.RequiredClientSubjects) > 0 {
-			required, err := certsubject.ParseAll(cfg.Proxy.TLS.RequiredClientSubjects)
-			if err != nil {
-				s.closeDial()
-				return nil, err
-			}
-			s.admission = append(s.admission, clientSubject(required))
-		}
-		s.admission = append(s.admission, clientPrincipal(mapper))
+	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS); err != nil {
+		s.closeDial()
+		return nil, err
 	}
 	stages, err := pipeline.NewChain(
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),

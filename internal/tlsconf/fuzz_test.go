@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzParsePrivateKeyPEM: arbitrary PEM (encrypted or not) with any
@@ -27,6 +28,6 @@ func FuzzParseCRLs(f *testing.F) {
 	f.Add([]byte("-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n"))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = parseCRLs(data, nil)
+		_, _, _ = parseCRLs(data, nil, time.Now())
 	})
 }

@@ -143,9 +143,13 @@ func (s *Server) load() error {
 		if err != nil {
 			return err
 		}
-		revoked, err := parseCRLs(data, cas)
+		revoked, stale, err := parseCRLs(data, cas, o.Now())
 		if err != nil {
 			return fmt.Errorf("tls CRL %s: %w", o.CRLFile, err)
+		}
+		for _, issuer := range stale {
+			// Still used: an old list of revocations beats none.
+			o.Log.Warn("listener CRL is past its next update: publish a fresh one", "crl", o.CRLFile, "issuer", issuer)
 		}
 		cfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
 			for _, chain := range chains {
@@ -166,8 +170,9 @@ func revocationKey(issuer, serial []byte) string { return string(issuer) + "\x00
 
 // parseCRLs reads every CRL in data (PEM blocks "X509 CRL", or one DER
 // CRL) and checks each is signed by one of cas, so a CRL from elsewhere
-// cannot be mistaken for the CA's.
-func parseCRLs(data []byte, cas []*x509.Certificate) (map[string]bool, error) {
+// cannot be mistaken for the CA's. stale names the issuers of CRLs whose
+// next update is before now.
+func parseCRLs(data []byte, cas []*x509.Certificate, now time.Time) (revoked map[string]bool, stale []string, err error) {
 	var ders [][]byte
 	for rest := data; ; {
 		var block *pem.Block
@@ -182,11 +187,11 @@ func parseCRLs(data []byte, cas []*x509.Certificate) (map[string]bool, error) {
 	if len(ders) == 0 {
 		ders = [][]byte{data}
 	}
-	revoked := map[string]bool{}
+	revoked = map[string]bool{}
 	for i, der := range ders {
 		crl, err := x509.ParseRevocationList(der)
 		if err != nil {
-			return nil, fmt.Errorf("CRL %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("CRL %d: %w", i+1, err)
 		}
 		signed := false
 		for _, ca := range cas {
@@ -196,13 +201,16 @@ func parseCRLs(data []byte, cas []*x509.Certificate) (map[string]bool, error) {
 			}
 		}
 		if !signed {
-			return nil, fmt.Errorf("CRL %d (issuer %q) is not signed by a client CA", i+1, crl.Issuer.String())
+			return nil, nil, fmt.Errorf("CRL %d (issuer %q) is not signed by a client CA", i+1, crl.Issuer.String())
+		}
+		if !crl.NextUpdate.IsZero() && crl.NextUpdate.Before(now) {
+			stale = append(stale, crl.Issuer.String())
 		}
 		for _, e := range crl.RevokedCertificateEntries {
 			revoked[revocationKey(crl.RawIssuer, e.SerialNumber.Bytes())] = true
 		}
 	}
-	return revoked, nil
+	return revoked, stale, nil
 }
 
 // maybeReload reloads when Refresh is due and a file changed.

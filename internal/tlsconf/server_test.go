@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +211,22 @@ func TestServerCRL(t *testing.T) {
 	}
 	if _, err := ServerConfig(ServerOptions{CertFile: certFile, KeyFile: keyFile, CRLFile: crlFile}); err == nil {
 		t.Fatal("a CRL without a client CA was accepted")
+	}
+
+	// A CRL past its next update is still enforced, with a warning.
+	replaceFile(t, crlFile, crlPEM(t, root, bad.Cert))
+	var logs strings.Builder
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	cfg, err = ServerConfig(ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile, CRLFile: crlFile,
+		Now: later, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "past its next update") {
+		t.Errorf("no warning for a stale CRL: %q", logs.String())
+	}
+	if _, err := dial(serve(t, cfg), pool, &bc); err == nil {
+		t.Fatal("revoked certificate served under a stale CRL")
 	}
 }
 
