@@ -37,11 +37,10 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 
-	mu        sync.Mutex
-	lastCheck time.Time
-	stamps    map[string]os.FileInfo
-	roots     *x509.CertPool
-	cert      *tls.Certificate
+	mu    sync.Mutex
+	files watch
+	roots *x509.CertPool
+	cert  *tls.Certificate
 }
 
 // NewClient loads every file once, failing with a message naming the file
@@ -56,27 +55,29 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MinVersion == 0 {
 		o.MinVersion = tls.VersionTLS12
 	}
-	c := &Client{opts: o, stamps: map[string]os.FileInfo{}}
+	c := &Client{opts: o, files: watch{every: o.Refresh, last: o.Now()}}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
-	c.lastCheck = o.Now()
 	return c, nil
 }
 
+// load reads every file; on success it replaces the material and the
+// stamps of the files it came from.
 func (c *Client) load() error {
 	o := c.opts
-	roots, err := c.loadRoots()
+	files := fileStamps{}
+	roots, err := loadRoots(o, files)
 	if err != nil {
 		return err
 	}
 	var cert *tls.Certificate
 	if o.CertFile != "" || o.KeyFile != "" {
-		certPEM, err := c.read(o.CertFile, "client certificate")
+		certPEM, err := files.read(o.CertFile, "client certificate")
 		if err != nil {
 			return err
 		}
-		keyPEM, err := c.read(o.KeyFile, "client key")
+		keyPEM, err := files.read(o.KeyFile, "client key")
 		if err != nil {
 			return err
 		}
@@ -86,19 +87,18 @@ func (c *Client) load() error {
 		}
 		cert = &kp
 	}
-	c.roots, c.cert = roots, cert
+	c.roots, c.cert, c.files.stamps = roots, cert, files
 	return nil
 }
 
-func (c *Client) loadRoots() (*x509.CertPool, error) {
-	o := c.opts
+func loadRoots(o ClientOptions, files fileStamps) (*x509.CertPool, error) {
 	if o.CAFile == "" {
 		if o.SystemPool {
 			return x509.SystemCertPool()
 		}
 		return nil, nil // crypto/tls uses the system roots
 	}
-	data, err := c.read(o.CAFile, "CA chain")
+	data, err := files.read(o.CAFile, "CA chain")
 	if err != nil {
 		return nil, err
 	}
@@ -118,45 +118,14 @@ func (c *Client) loadRoots() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func (c *Client) read(path, what string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("tls %s: %w", what, err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tls %s: %w", what, err)
-	}
-	c.stamps[path] = st
-	return data, nil
-}
-
-// maybeReload reloads when Refresh is due and a file changed. It runs on
-// the dialling goroutine: no watcher to stop, nothing to leak.
+// maybeReload reloads when Refresh is due and a file changed, keeping the
+// old material if the new files are broken. It runs on the dialling
+// goroutine: no watcher to stop, nothing to leak.
 func (c *Client) maybeReload() {
-	if c.opts.Refresh <= 0 {
+	if !c.files.due(c.opts.Now()) {
 		return
 	}
-	now := c.opts.Now()
-	if now.Sub(c.lastCheck) < c.opts.Refresh {
-		return
-	}
-	c.lastCheck = now
-	changed := false
-	for path, old := range c.stamps {
-		st, err := os.Stat(path)
-		if err != nil || !Unchanged(old, st) {
-			changed = true
-			break
-		}
-	}
-	if !changed {
-		return
-	}
-	prevRoots, prevCert, prevStamps := c.roots, c.cert, c.stamps
-	c.stamps = map[string]os.FileInfo{}
 	if err := c.load(); err != nil {
-		c.roots, c.cert, c.stamps = prevRoots, prevCert, prevStamps
 		c.opts.Log.Warn("tls material changed but could not be reloaded; keeping the previous one", "err", err)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 )
@@ -41,10 +40,9 @@ type ServerOptions struct {
 type Server struct {
 	opts ServerOptions
 
-	mu        sync.Mutex
-	lastCheck time.Time
-	stamps    map[string]os.FileInfo
-	cfg       *tls.Config
+	mu    sync.Mutex
+	files watch
+	cfg   *tls.Config
 }
 
 // NewServer loads every file once, failing with a message naming the file
@@ -59,11 +57,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.CRLFile != "" && o.ClientCAFile == "" {
 		return nil, errors.New("tls CRL file needs a client CA file: only verified client certificates can be checked for revocation")
 	}
-	s := &Server{opts: o}
+	s := &Server{opts: o, files: watch{every: o.Refresh, last: o.Now()}}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
-	s.lastCheck = o.Now()
 	return s, nil
 }
 
@@ -94,26 +91,16 @@ func (s *Server) current() *tls.Config {
 	return s.cfg
 }
 
+// load reads every file; on success it replaces the config and the stamps
+// of the files it came from.
 func (s *Server) load() error {
-	stamps := map[string]os.FileInfo{}
-	read := func(path, what string) ([]byte, error) {
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("tls %s: %w", what, err)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("tls %s: %w", what, err)
-		}
-		stamps[path] = st
-		return data, nil
-	}
+	files := fileStamps{}
 	o := s.opts
-	certPEM, err := read(o.CertFile, "server certificate")
+	certPEM, err := files.read(o.CertFile, "server certificate")
 	if err != nil {
 		return err
 	}
-	keyPEM, err := read(o.KeyFile, "server key")
+	keyPEM, err := files.read(o.KeyFile, "server key")
 	if err != nil {
 		return err
 	}
@@ -124,7 +111,7 @@ func (s *Server) load() error {
 	var pool *x509.CertPool
 	var cas []*x509.Certificate
 	if o.ClientCAFile != "" {
-		data, err := read(o.ClientCAFile, "client CA")
+		data, err := files.read(o.ClientCAFile, "client CA")
 		if err != nil {
 			return err
 		}
@@ -139,7 +126,7 @@ func (s *Server) load() error {
 	cfg := NewServerConfig(kp, pool, o.MinVersion, o.CipherSuites)
 	cfg.CurvePreferences = o.CurvePreferences
 	if o.CRLFile != "" {
-		data, err := read(o.CRLFile, "CRL")
+		data, err := files.read(o.CRLFile, "CRL")
 		if err != nil {
 			return err
 		}
@@ -162,7 +149,7 @@ func (s *Server) load() error {
 			return nil
 		}
 	}
-	s.cfg, s.stamps = cfg, stamps
+	s.cfg, s.files.stamps = cfg, files
 	return nil
 }
 
@@ -213,30 +200,13 @@ func parseCRLs(data []byte, cas []*x509.Certificate, now time.Time) (revoked map
 	return revoked, stale, nil
 }
 
-// maybeReload reloads when Refresh is due and a file changed.
+// maybeReload reloads when Refresh is due and a file changed, keeping the
+// old config if the new files are broken.
 func (s *Server) maybeReload() {
-	if s.opts.Refresh <= 0 {
+	if !s.files.due(s.opts.Now()) {
 		return
 	}
-	now := s.opts.Now()
-	if now.Sub(s.lastCheck) < s.opts.Refresh {
-		return
-	}
-	s.lastCheck = now
-	changed := false
-	for path, old := range s.stamps {
-		st, err := os.Stat(path)
-		if err != nil || !Unchanged(old, st) {
-			changed = true
-			break
-		}
-	}
-	if !changed {
-		return
-	}
-	prevCfg, prevStamps := s.cfg, s.stamps
 	if err := s.load(); err != nil {
-		s.cfg, s.stamps = prevCfg, prevStamps
 		s.opts.Log.Warn("listener tls files changed but could not be reloaded; keeping the previous ones", "err", err)
 		return
 	}
