@@ -200,7 +200,7 @@ func (c *frontConn) inspect(frame []byte) (bool, error) {
 		}
 	}
 	if key == kmsg.Produce.Int16() {
-		if req, err := decode(); err == nil && req.(*kmsg.ProduceRequest).Acks == 0 {
+		if acks, err := wire.ProduceAcks(frame[4:], h.Version); err == nil && acks == 0 {
 			return true, nil // no response will come
 		}
 	}

@@ -33,11 +33,17 @@ func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
 	if hasClientID(key, version) {
 		r.NullableString()
 	}
+	var err error
 	if req.IsFlexible() {
-		kmsg.SkipTags(&r)
+		err = skipTags(&r)
 	}
-	if err := r.Complete(); err != nil {
+	if err := errors.Join(err, r.Complete()); err != nil {
 		return nil, fmt.Errorf("%s v%d request header: %w", kmsg.NameForKey(key), version, err)
+	}
+	if req.IsFlexible() {
+		if err := checkBodyTags(key, version, r.Src); err != nil {
+			return nil, fmt.Errorf("%s v%d request: %w", kmsg.NameForKey(key), version, err)
+		}
 	}
 	if err := readFrom(req, r.Src); err != nil {
 		return nil, fmt.Errorf("decode %s v%d request: %w", kmsg.NameForKey(key), version, err)
@@ -90,10 +96,11 @@ func DecodeResponseFrame(key, version int16, b []byte) (corr int32, resp kmsg.Re
 		m.SetVersion(version)
 		flexible = m.IsFlexible()
 	}
+	var tagErr error
 	if flexible && key != kmsg.ApiVersions.Int16() {
-		kmsg.SkipTags(&r)
+		tagErr = skipTags(&r)
 	}
-	if err := r.Complete(); err != nil {
+	if err := errors.Join(tagErr, r.Complete()); err != nil {
 		return corr, nil, fmt.Errorf("%s v%d response header: %w", kmsg.NameForKey(key), version, err)
 	}
 	resp, err = DecodeResponse(key, version, r.Src)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -396,5 +397,62 @@ func TestAdmit(t *testing.T) {
 	}
 	if err := Admit(context.Background(), nil, c); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestTagBombs: a tag count the bytes cannot hold is refused at once, in
+// request headers, in the bodies decoded before authentication and in
+// response headers (kmsg alone would loop for each declared tag).
+func TestTagBombs(t *testing.T) {
+	bomb := []byte{0xff, 0xff, 0xff, 0xff, 0x0f} // 2^32-1 tags
+	header := func(key, version int16) []byte {
+		return []byte{byte(key >> 8), byte(key), byte(version >> 8), byte(version), 0, 0, 0, 1, 0, 1, 'c'}
+	}
+	for name, b := range map[string][]byte{
+		"request header":         append(header(36, 2), bomb...),
+		"SaslAuthenticate v2":    append(append(header(36, 2), 0, 1), bomb...),
+		"ApiVersions v3":         append(append(header(18, 3), 0, 2, 'a', 2, 'b'), bomb...),
+		"ApiVersions v3 trailer": append(append(header(18, 3), 0, 2, 'a', 2, 'b'), 1, 0),
+	} {
+		start := time.Now()
+		if _, err := DecodeRequest(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: %v to refuse", name, d)
+		}
+	}
+	start := time.Now()
+	if _, _, err := DecodeResponseFrame(kmsg.SASLAuthenticate.Int16(), 2, append([]byte{0, 0, 0, 1}, bomb...)); err == nil {
+		t.Error("response header bomb decoded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("response header bomb: %v to refuse", d)
+	}
+}
+
+// TestBodyTagsEveryVersion: the requests decoded before authentication
+// decode at every version kmsg knows, with every field set, so the tag
+// check knows each layout (a new kmsg version fails here until it does).
+func TestBodyTagsEveryVersion(t *testing.T) {
+	cluster := "cluster-1"
+	reqs := []kmsg.Request{
+		&kmsg.ApiVersionsRequest{ClientSoftwareName: "kgo", ClientSoftwareVersion: "1.22.2", ClusterID: &cluster, NodeID: 2},
+		&kmsg.SASLAuthenticateRequest{SASLAuthBytes: []byte("\x00alice\x00p\xc3\xa4ss")},
+		&kmsg.SASLHandshakeRequest{Mechanism: "PLAIN"},
+	}
+	for _, req := range reqs {
+		for v := int16(0); v <= req.MaxVersion(); v++ {
+			req.SetVersion(v)
+			f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("c")).AppendRequest(nil, req, 1)
+			got, err := DecodeRequest(f[4:])
+			if err != nil {
+				t.Errorf("%s v%d: %v", kmsg.NameForKey(req.Key()), v, err)
+				continue
+			}
+			if again := kmsg.NewRequestFormatter(kmsg.FormatterClientID("c")).AppendRequest(nil, got, 1); string(again) != string(f) {
+				t.Errorf("%s v%d: decoded request re-encodes differently", kmsg.NameForKey(req.Key()), v)
+			}
+		}
 	}
 }

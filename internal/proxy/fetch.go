@@ -20,7 +20,7 @@ func (s *Session) relayStreamed(st pipeline.StreamingStage, e inflight, total in
 	}
 	headerLen := 8
 	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
-		if headerLen, err = skipTags(head, 8); err != nil {
+		if headerLen, err = wire.SkipTags(head, 8); err != nil {
 			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 // fuzzMaxFrame is the fuzzed session's frame limit; it also bounds the
@@ -52,7 +54,7 @@ func echoBroker(c net.Conn) {
 			return
 		}
 		if h := b[4:]; h[0] == 0 && h[1] == 0 {
-			if acks, err := produceAcks(h, int16(binary.BigEndian.Uint16(h[2:]))); err == nil && acks == 0 {
+			if acks, err := wire.ProduceAcks(h, int16(binary.BigEndian.Uint16(h[2:]))); err == nil && acks == 0 {
 				continue
 			}
 		}

@@ -331,7 +331,7 @@ func parseRequest(frame []byte) (parsedRequest, error) {
 	p.req.SetVersion(p.Version)
 	if p.req.IsFlexible() {
 		var err error
-		if off, err = skipTags(frame, off); err != nil {
+		if off, err = wire.SkipTags(frame, off); err != nil {
 			return p, err
 		}
 	}

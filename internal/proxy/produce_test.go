@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 const produceMax = 13 // kmsg's newest Produce version when these tests were written
@@ -99,18 +101,18 @@ func TestProduceCasesCoverKmsg(t *testing.T) {
 }
 
 // produceAcks finds acks at every version and header shape, and reports
-// errShortHeader for every truncation that ends before acks does.
+// wire.ErrShortHeader for every truncation that ends before acks does.
 func TestProduceAcks(t *testing.T) {
 	for _, c := range produceCases() {
 		b := c.frame(9)[4:]
 		end := c.acksEnd()
-		if got, err := produceAcks(b, c.v); err != nil || got != c.acks {
+		if got, err := wire.ProduceAcks(b, c.v); err != nil || got != c.acks {
 			t.Fatalf("%v: produceAcks = %d, %v", c, got, err)
 		}
 		for n := 0; n < len(b) && n < end+4; n++ {
-			got, err := produceAcks(b[:n], c.v)
-			if n < end && !errors.Is(err, errShortHeader) {
-				t.Fatalf("%v: %d of %d header bytes: produceAcks = %d, %v; want errShortHeader", c, n, end, got, err)
+			got, err := wire.ProduceAcks(b[:n], c.v)
+			if n < end && !errors.Is(err, wire.ErrShortHeader) {
+				t.Fatalf("%v: %d of %d header bytes: produceAcks = %d, %v; want wire.ErrShortHeader", c, n, end, got, err)
 			}
 			if n >= end && (err != nil || got != c.acks) {
 				t.Fatalf("%v: %d bytes (acks ends at %d): produceAcks = %d, %v", c, n, end, got, err)
@@ -123,7 +125,7 @@ func TestProduceAcks(t *testing.T) {
 func TestProduceAcksBadTags(t *testing.T) {
 	b := []byte{0, 0, 0, 9, 0, 0, 0, 1, 0xff, 0xff}
 	b = append(b, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01) // tag count: six-byte varint
-	if _, err := produceAcks(b, 9); !errors.Is(err, errShortHeader) {
+	if _, err := wire.ProduceAcks(b, 9); !errors.Is(err, wire.ErrShortHeader) {
 		t.Fatalf("produceAcks = %v", err)
 	}
 }
@@ -137,7 +139,7 @@ func FuzzProduceAcks(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte, v int16) {
-		if _, err := produceAcks(b, v); err != nil && !errors.Is(err, errShortHeader) {
+		if _, err := wire.ProduceAcks(b, v); err != nil && !errors.Is(err, wire.ErrShortHeader) {
 			t.Fatalf("produceAcks error %v", err)
 		}
 	})
@@ -150,7 +152,7 @@ func BenchmarkProduceAcks(b *testing.B) {
 		b.Run(fmt.Sprintf("v%d", v), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if acks, err := produceAcks(frame, v); err != nil || acks != -1 {
+				if acks, err := wire.ProduceAcks(frame, v); err != nil || acks != -1 {
 					b.Fatal(acks, err)
 				}
 			}

@@ -87,7 +87,7 @@ func (s *Session) relayResponse(e inflight) error {
 	}
 	headerLen := 8
 	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
-		if headerLen, err = skipTags(frame, 8); err != nil {
+		if headerLen, err = wire.SkipTags(frame, 8); err != nil {
 			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
 		}
 	}

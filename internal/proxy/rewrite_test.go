@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 func metadataResponse(v int16, hosts ...string) *kmsg.MetadataResponse {
@@ -139,9 +141,9 @@ func TestSkipTags(t *testing.T) {
 		{[]byte{}, 0, false},
 		{[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0}, 0, false},
 	} {
-		got, err := skipTags(c.b, 0)
+		got, err := wire.SkipTags(c.b, 0)
 		if (err == nil) != c.ok || got != c.want {
-			t.Errorf("skipTags(%x) = %d, %v; want %d ok=%v", c.b, got, err, c.want, c.ok)
+			t.Errorf("wire.SkipTags(%x) = %d, %v; want %d ok=%v", c.b, got, err, c.want, c.ok)
 		}
 	}
 }

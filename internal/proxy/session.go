@@ -337,8 +337,8 @@ func (s *Session) pumpRequests() error {
 				return err
 			}
 			if local != nil {
-				if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) {
-					return nil
+				if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) || s.draining.Load() {
+					return nil // closed, or a stage ended the session after this answer
 				}
 				continue
 			}
@@ -392,8 +392,8 @@ func (s *Session) pumpRequests() error {
 // peekAcks finds the acks of a Produce request in head, the frame's first
 // bytes (all of it that the request buffer holds), without consuming it.
 func peekAcks(head []byte, total int, version int16) (int16, error) {
-	acks, err := produceAcks(head[4:], version)
-	if errors.Is(err, errShortHeader) && len(head) < total {
+	acks, err := wire.ProduceAcks(head[4:], version)
+	if errors.Is(err, wire.ErrShortHeader) && len(head) < total {
 		return 0, fmt.Errorf("%w: client id and transactional id exceed %d bytes; raise --proxy-request-buffer-size", err, len(head))
 	}
 	return acks, err
