@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -163,6 +164,9 @@ func (e *scramExchange) clientFinal(msg string) ([]byte, bool, error) {
 			conv = replay
 		}
 	}
+	if r := scramAttr(msg, "r"); r != "" && r != e.serverNonce() && strings.HasSuffix(r, e.serverNonce()) {
+		return e.kafkaNonceFinal(msg)
+	}
 	reply, err := conv.Step(msg)
 	switch {
 	case err != nil && e.unknown != nil:
@@ -174,6 +178,60 @@ func (e *scramExchange) clientFinal(msg string) ([]byte, bool, error) {
 	}
 	e.id = Identity{Principal: e.user}
 	return []byte(reply), true, nil
+}
+
+// serverNonce is the nonce of server-first-message (client and server
+// parts).
+func (e *scramExchange) serverNonce() string { return scramAttr(e.reply, "r") }
+
+// scramAttr is the value of attribute name ("r", "p", ...) in a SCRAM
+// message, "" if absent.
+func scramAttr(msg, name string) string {
+	for _, kv := range strings.Split(msg, ",") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// kafkaNonceFinal checks a client-final-message whose nonce ends with the
+// server's instead of equalling it. Kafka's ScramSaslServer accepts that
+// (it checks endsWith), and librdkafka before 2.x's fix sends it (its
+// client nonce twice), so a broker-compatible server must too. xdg-go
+// refuses such a message, so the proof is verified here, over the
+// AuthMessage the client signed (RFC 5802 §3): ClientKey = proof XOR
+// HMAC(StoredKey, AuthMessage) must hash to StoredKey.
+func (e *scramExchange) kafkaNonceFinal(msg string) ([]byte, bool, error) {
+	withoutProof, proofB64, ok := strings.Cut(msg, ",p=")
+	proof, err := base64.StdEncoding.DecodeString(proofB64)
+	if !ok || err != nil || strings.Contains(proofB64, ",") {
+		return nil, false, failed(e.m.name, fmt.Errorf("user %q: client-final-message: malformed proof", e.user))
+	}
+	_, bare, _ := strings.Cut(strings.TrimPrefix(e.first, "n,"), ",")
+	authMessage := []byte(bare + "," + e.reply + "," + withoutProof)
+	sign := func(key []byte) []byte {
+		m := hmac.New(e.m.hash, key)
+		m.Write(authMessage)
+		return m.Sum(nil)
+	}
+	clientSig := sign(e.creds.StoredKey)
+	if len(proof) != len(clientSig) {
+		return nil, false, failed(e.m.name, fmt.Errorf("user %q: proof of %d bytes", e.user, len(proof)))
+	}
+	for i := range proof {
+		proof[i] ^= clientSig[i] // now ClientKey
+	}
+	h := e.m.hash()
+	h.Write(proof)
+	switch {
+	case e.unknown != nil:
+		return nil, false, failed(e.m.name, e.unknown)
+	case !hmac.Equal(h.Sum(nil), e.creds.StoredKey):
+		return nil, false, failed(e.m.name, fmt.Errorf("user %q: client-final-message: proof invalid (its nonce extends the server's, which Kafka accepts)", e.user))
+	}
+	e.id = Identity{Principal: e.user}
+	return []byte("v=" + base64.StdEncoding.EncodeToString(sign(e.creds.ServerKey))), true, nil
 }
 
 // newScramNonce is the server's nonce part: 24 random bytes in base64, as
