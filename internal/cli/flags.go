@@ -41,6 +41,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest broker SASL session lifetime worth renewing (KIP-368); shorter sessions close the connection")
 	bindUpstreamFlags(fs, k)
 	bindListenerTLSFlags(fs, &px.TLS)
+	bindLocalAuthFlags(fs, &cfg.Auth.Local)
 
 	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")
 	fs.StringVar(&cfg.HTTP.ListenAddress, "http-listen-address", cfg.HTTP.ListenAddress, "Address that kafka-proxy's HTTP endpoints listen on")

@@ -1,5 +1,5 @@
 // Package cli builds the kafka-proxy command line: server, demo, validate
-// and version. Flags map onto internal/config; nothing else imports cli.
+// users and version. Flags map onto internal/config; nothing else imports cli.
 package cli
 
 import (
@@ -37,7 +37,7 @@ func newRoot(out, errOut io.Writer, run runFunc) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), &cobra.Command{
+	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), newUsersCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -21,6 +21,7 @@ import (
 type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	Kafka Kafka `yaml:"kafka"`
+	Auth  Auth  `yaml:"auth"`
 	HTTP  HTTP  `yaml:"http"`
 	Log   Log   `yaml:"log"`
 	Debug Debug `yaml:"debug"`
@@ -138,6 +139,7 @@ func Default() Config {
 			TLS:               defaultTLS(),
 			SASL:              defaultSASL(),
 		},
+		Auth: Auth{Local: LocalAuth{Mechanisms: []string{LocalPlain}}},
 		HTTP: HTTP{
 			ListenAddress: "0.0.0.0:9080",
 			HealthPath:    "/health",

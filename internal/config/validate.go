@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstream(&p)
 	c.validateListenerTLS(&p)
+	c.validateLocalAuth(&p)
 	if len(p) == 0 {
 		return nil
 	}

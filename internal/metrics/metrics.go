@@ -18,6 +18,7 @@ type Metrics struct {
 	reqBytes    *prometheus.CounterVec
 	respBytes   *prometheus.CounterVec
 	auth        *prometheus.CounterVec
+	clientAuth  *prometheus.CounterVec
 
 	mu      sync.Mutex
 	brokers map[string]*Broker
@@ -44,9 +45,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxy_upstream_auth_total", Help: "Upstream SASL authentications by broker, mechanism and result (success, failure, reauthenticated).",
 		}, []string{"broker", "mechanism", "result"}),
+		clientAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_client_auth_total", Help: "Client SASL authentications at the proxy's listeners (--auth-local-enable), by listener, mechanism and result (success, failure, reauthenticated).",
+		}, []string{"listener", "mechanism", "result"}),
 		brokers: map[string]*Broker{},
 	}
-	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth)
+	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth)
 	return m
 }
 
@@ -83,6 +87,11 @@ func (m *Metrics) AuthFailed(broker, mech string) {
 // Reauthenticated counts a KIP-368 session renewal.
 func (m *Metrics) Reauthenticated(broker, mech string) {
 	m.auth.WithLabelValues(broker, mech, "reauthenticated").Inc()
+}
+
+// ClientAuth implements clientauth.Hooks.
+func (m *Metrics) ClientAuth(listener, mech, result string) {
+	m.clientAuth.WithLabelValues(listener, mech, result).Inc()
 }
 
 // Broker is the per-broker view; it implements proxy.Metrics.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxStages is how many stages a chain holds: masks are uint64.
@@ -167,7 +169,7 @@ func (c *Chain) OnRequest(r Route, ex *Exchange) Verdict {
 	for m := r.req; m != 0; m &= m - 1 {
 		s := c.stages[bits.TrailingZeros64(m)].(RequestStage)
 		if v := s.OnRequest(ex); v.Action != Forward {
-			if v.Action == Close && v.Err != nil {
+			if v.Err != nil {
 				v.Err = fmt.Errorf("%s: %w", s.Name(), v.Err)
 			}
 			return v
@@ -193,18 +195,28 @@ func (c *Chain) OnResponse(r Route, ex *Exchange, body []byte) ([]byte, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	changed := false
-	for m := r.resp; m != 0; m &= m - 1 {
-		s := c.stages[bits.TrailingZeros64(m)].(ResponseStage)
-		ch, err := s.OnResponse(ex, resp)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", s.Name(), err)
-		}
-		changed = changed || ch
+	changed, err := c.RunResponse(r, ex, resp)
+	if err != nil {
+		return nil, false, err
 	}
 	if !changed {
 		return body, false, nil
 	}
 	// Never into body: decoded records and unknown tags alias it.
 	return resp.AppendTo(make([]byte, 0, len(body)+64)), true, nil
+}
+
+// RunResponse runs r's response stages in order on a decoded response
+// and reports whether any changed it.
+func (c *Chain) RunResponse(r Route, ex *Exchange, resp kmsg.Response) (bool, error) {
+	changed := false
+	for m := r.resp; m != 0; m &= m - 1 {
+		s := c.stages[bits.TrailingZeros64(m)].(ResponseStage)
+		ch, err := s.OnResponse(ex, resp)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", s.Name(), err)
+		}
+		changed = changed || ch
+	}
+	return changed, nil
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/auth"
 )
 
 // Anonymous is the principal of a client that has not authenticated, as
@@ -35,6 +37,9 @@ type Client struct {
 	// Principal is who the client is, "User:<name>" as Kafka writes it;
 	// Anonymous until a step or stage establishes more.
 	Principal string
+	// SASL is the client's SASL session when the listener terminates SASL
+	// (--auth-local-enable), nil otherwise.
+	SASL *auth.Server
 }
 
 // NewClient starts a Client for a connection accepted on a listener that

@@ -79,15 +79,19 @@ const (
 	// Answer sends the stage's response to the client in the request's
 	// place in the response order; nothing reaches the broker.
 	Answer
-	// Close ends the connection, after the responses already owed.
+	// Close ends the connection at once.
 	Close
+	// AnswerClose sends the stage's response in the request's place, then
+	// ends the connection once it and every earlier response are
+	// delivered (a failed authentication: the client reads why).
+	AnswerClose
 )
 
 // Verdict is a request stage's decision.
 type Verdict struct {
 	Action   Action
-	Response kmsg.Response // Answer: at the version the client can read
-	Err      error         // Close: why, for the log
+	Response kmsg.Response // Answer, AnswerClose: at the version the client can read
+	Err      error         // Close, AnswerClose: why, for the log
 }
 
 // Pass lets the request go on to the next stage and then the broker.
@@ -95,6 +99,12 @@ func Pass() Verdict { return Verdict{} }
 
 // Reply answers the request locally with resp.
 func Reply(resp kmsg.Response) Verdict { return Verdict{Action: Answer, Response: resp} }
+
+// ReplyClose answers the request locally with resp, then closes the
+// connection because of err.
+func ReplyClose(resp kmsg.Response, err error) Verdict {
+	return Verdict{Action: AnswerClose, Response: resp, Err: err}
+}
 
 // Refuse closes the connection because of err.
 func Refuse(err error) Verdict { return Verdict{Action: Close, Err: err} }

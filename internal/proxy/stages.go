@@ -12,7 +12,9 @@ import (
 // the frame to forward when a stage read the whole request (nil: splice it
 // from the client as usual), or local, a response frame answering the
 // request in its place (the request consumed, nothing forwarded), or an
-// error, which closes the connection.
+// error, which closes the connection. A stage that answers and closes
+// ends the session (see end): the answer and every earlier response are
+// delivered, nothing after it is read.
 func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, total int) (frame, local []byte, err error) {
 	if route.RequestBody() {
 		// Bounded by MaxFrameSize, checked before this.
@@ -26,7 +28,10 @@ func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, t
 	switch v.Action {
 	case pipeline.Close:
 		return nil, nil, v.Err
-	case pipeline.Answer:
+	case pipeline.Answer, pipeline.AnswerClose:
+		if v.Action == pipeline.AnswerClose {
+			s.end(v.Err)
+		}
 		if frame == nil {
 			if _, err := s.clientR.Discard(total); err != nil {
 				return nil, nil, fmt.Errorf("read request: %w", err)

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/clientauth"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
@@ -41,6 +44,9 @@ type Server struct {
 	admission []pipeline.Step
 	dial      Dial
 	closeDial func() // releases what dial holds (credential refreshers)
+	// localAuth, when set, authenticates each client after the dial and
+	// before its session (--auth-local-enable).
+	localAuth *clientauth.Gate
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
 	cancel context.CancelFunc
@@ -94,11 +100,19 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
-	stages, err := pipeline.NewChain(
+	var stages []pipeline.Stage
+	if cfg.Auth.Local.Enable {
+		if s.localAuth, err = clientauth.New(cfg.Auth.Local, log, m); err != nil {
+			s.closeDial()
+			return nil, err
+		}
+		stages = append(stages, s.localAuth.Stage(log))
+	}
+	chain, err := pipeline.NewChain(append(stages,
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),
 		rewrite.Versions(),
 		rewrite.Addresses(s.topo),
-	)
+	)...)
 	if err != nil {
 		s.closeDial()
 		return nil, err
@@ -112,7 +126,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		ResponseBufferSize: respBuf,
 		ReadTimeout:        cfg.Kafka.ReadTimeout,
 		WriteTimeout:       cfg.Kafka.WriteTimeout,
-		Stages:             stages,
+		Stages:             chain,
 		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
 		Buffers:            wire.NewBufferPool(32 << 10),
 		RequestReaders:     proxy.NewReaderPool(reqBuf),
@@ -217,14 +231,26 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		_ = c.Conn.Close()
 		return
 	}
-	log = log.With("principal", c.Principal)
-	log.Debug("connection admitted")
+	log.Debug("connection admitted", "principal", c.Principal)
 	up, err := s.dial(s.ctx, c)
 	if err != nil {
 		log.Error("connection closed: cannot reach broker", "err", err)
 		_ = c.Conn.Close()
 		return
 	}
+	if s.localAuth != nil {
+		if err := s.localAuth.Authenticate(s.ctx, c, log, s.brokerVersions(c, up)); err != nil {
+			level := slog.LevelInfo // the client went away
+			if errors.Is(err, clientauth.ErrFailed) {
+				level = slog.LevelWarn
+			}
+			log.Log(context.Background(), level, "connection closed: not authenticated", "reason", err.Error())
+			_ = c.Conn.Close()
+			_ = up.Close()
+			return
+		}
+	}
+	log = log.With("principal", c.Principal)
 	opts := s.opts
 	if up.Reauthenticate != nil {
 		opts.Reauthenticate = up.Reauthenticate
@@ -240,6 +266,28 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 	handedOff = true
 	s.wg.Add(1)
 	go s.run(sess, bm, log, start)
+}
+
+// brokerVersions answers a client's ApiVersions before it authenticated:
+// the proxy asks the broker itself on the dialled connection (with the
+// client's KIP-511 software name and version, so broker metrics stay
+// true) and relays the answer through the response stages, as the session
+// would have relayed the broker's answer to the client's request.
+func (s *Server) brokerVersions(c *pipeline.Client, up *upstream.Conn) clientauth.Versions {
+	return func(ctx context.Context, req *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {
+		r, err := upstream.NewConnRoundTripper(up.Conn, s.cfg.Kafka.ClientID).RoundTrip(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		resp := r.(*kmsg.ApiVersionsResponse)
+		ex := pipeline.NewExchange(c, req.Key(), req.GetVersion(), 0, nil)
+		if route := s.opts.Stages.Route(ex.Key, ex.Version); route.Response() {
+			if _, err := s.opts.Stages.RunResponse(route, ex, resp); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
+	}
 }
 
 // run relays one session until it ends and logs why, once.

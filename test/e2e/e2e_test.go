@@ -180,11 +180,12 @@ func kcatOK(t *testing.T, what string, r result) {
 // kcatFlow checks metadata and produces and consumes recordsPerTest records
 // through tg with kcat's producer, simple consumer and balanced consumer.
 func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
-	const topic, group = "e2e-kcat", "e2e-kcat-group"
+	topic, group := "e2e-kcat"+tg.suffix, "e2e-kcat-group"+tg.suffix
+	sasl := tg.kcatArgs()
 
 	// Metadata for the seeded topic must name only the proxy's listeners.
 	t.Run("metadata", func(t *testing.T) {
-		r := s.run(clientCtx(t), "", kcat, "-L", "-b", tg.bootstrap, "-t", "demo", "-J", "-m", "30")
+		r := s.run(clientCtx(t), "", append([]string{kcat, "-L", "-b", tg.bootstrap, "-t", "demo", "-J", "-m", "30"}, sasl...)...)
 		kcatOK(t, "-L", r)
 		var md struct {
 			Brokers []struct {
@@ -222,8 +223,8 @@ func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
 	// With tg.pace, the input trickles in, so the producer's connections
 	// live across several broker session lifetimes.
 	ok := t.Run("produce", func(t *testing.T) {
-		r := s.runReader(clientCtx(t), newPacedReader(records(recordsPerTest), tg.pace), kcat, "-P", "-b", tg.bootstrap, "-t", topic, "-K:",
-			"-X", "acks=all", "-X", "message.timeout.ms=60000")
+		r := s.runReader(clientCtx(t), newPacedReader(records(recordsPerTest), tg.pace), append([]string{kcat, "-P", "-b", tg.bootstrap, "-t", topic, "-K:",
+			"-X", "acks=all", "-X", "message.timeout.ms=60000"}, sasl...)...)
 		kcatOK(t, "produce", r)
 	})
 	if !ok {
@@ -232,8 +233,8 @@ func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
 
 	// Simple consumer: Metadata, ListOffsets and Fetch straight to each leader.
 	t.Run("consume", func(t *testing.T) {
-		r := s.run(clientCtx(t), "", kcat, "-C", "-b", tg.bootstrap, "-t", topic, "-e", "-o", "beginning",
-			"-q", "-f", `%k:%s\n`)
+		r := s.run(clientCtx(t), "", append([]string{kcat, "-C", "-b", tg.bootstrap, "-t", topic, "-e", "-o", "beginning",
+			"-q", "-f", `%k:%s\n`}, sasl...)...)
 		kcatOK(t, "consume", r)
 		tl := newTally(recordsPerTest)
 		for _, line := range strings.Split(r.stdout, "\n") {
@@ -251,7 +252,7 @@ func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
 	t.Run("consume-group", func(t *testing.T) {
 		tl := newTally(recordsPerTest)
 		r, done := s.runUntil(clientCtx(t), tg.pace, func(line string) bool { tl.add(line); return tl.complete() },
-			kcat, "-b", tg.bootstrap, "-G", group, "-o", "beginning", "-u", "-q", "-f", `%k:%s\n`, topic)
+			append(append([]string{kcat, "-b", tg.bootstrap}, sasl...), "-G", group, "-o", "beginning", "-u", "-q", "-f", `%k:%s\n`, topic)...)
 		if !done {
 			t.Fatalf("kcat -G did not deliver every record: %v\n%s", tl.check(), r)
 		}
@@ -315,13 +316,13 @@ func keys(m map[string]bool) []string {
 // its OK line (which the programs print only without client errors).
 func runClientProgram(t *testing.T, s *suite, tg *target, name string, argv ...string) {
 	t.Helper()
-	topic, group := "e2e-"+name, "e2e-"+name+"-group"
+	topic, group := "e2e-"+name+tg.suffix, "e2e-"+name+"-group"+tg.suffix
 	argv = append(argv, tg.bootstrap, topic, strconv.Itoa(recordsPerTest), group)
 	if tg.pace > 0 {
 		argv = append(argv, strconv.FormatFloat(tg.pace.Seconds(), 'f', -1, 64))
 	}
 	start := time.Now()
-	r := s.run(clientCtx(t), "", argv...)
+	r := s.run(clientCtx(t), "", tg.withEnv(argv)...)
 	if r.err != nil {
 		t.Fatalf("%s client failed after %s:\n%s", name, time.Since(start).Round(time.Millisecond), r)
 	}
@@ -335,20 +336,34 @@ func runClientProgram(t *testing.T, s *suite, tg *target, name string, argv ...s
 // skips, or fails with KAFKA_PROXY_E2E=1, when it is not installed).
 
 func confluentClient(t *testing.T, s *suite, tg *target) {
-	requireTool(t, "confluent-kafka-python (python3-confluent-kafka)", probe("", systemPython, "-c", "import confluent_kafka"))
-	runClientProgram(t, s, tg, "confluent", systemPython, filepath.Join(s.dir, "clients", "confluent_client.py"))
+	runClientProgram(t, s, tg, "confluent", clientProgram(t, s, "confluent")...)
 }
 
 func kafkaPythonClient(t *testing.T, s *suite, tg *target) {
-	requireTool(t, "kafka-python (python3-kafka)", probe("", systemPython, "-c", "import kafka"))
-	runClientProgram(t, s, tg, "kafkapython", systemPython, filepath.Join(s.dir, "clients", "kafkapython_client.py"))
+	runClientProgram(t, s, tg, "kafkapython", clientProgram(t, s, "kafkapython")...)
 }
 
 func kafkaJSClient(t *testing.T, s *suite, tg *target) {
+	runClientProgram(t, s, tg, "kafkajs", clientProgram(t, s, "kafkajs")...)
+}
+
+// clientProgram is the command line of a client program (confluent,
+// kafkapython, kafkajs); it skips (or fails with KAFKA_PROXY_E2E=1) when
+// the client is not installed.
+func clientProgram(t *testing.T, s *suite, name string) []string {
+	t.Helper()
+	switch name {
+	case "confluent":
+		requireTool(t, "confluent-kafka-python (python3-confluent-kafka)", probe("", systemPython, "-c", "import confluent_kafka"))
+		return []string{systemPython, filepath.Join(s.dir, "clients", "confluent_client.py")}
+	case "kafkapython":
+		requireTool(t, "kafka-python (python3-kafka)", probe("", systemPython, "-c", "import kafka"))
+		return []string{systemPython, filepath.Join(s.dir, "clients", "kafkapython_client.py")}
+	}
 	node, err := exec.LookPath("node")
 	requireTool(t, "node", err)
 	requireTool(t, "kafkajs (test/e2e/node_modules)", probe(".", node, "-e", "require('kafkajs')"))
-	runClientProgram(t, s, tg, "kafkajs", node, filepath.Join(s.dir, "clients", "kafkajs_client.js"))
+	return []string{node, filepath.Join(s.dir, "clients", "kafkajs_client.js")}
 }
 
 func TestConfluentKafkaPython(t *testing.T) { s := env(t); confluentClient(t, s, s.plain) }

@@ -65,6 +65,36 @@ type target struct {
 	demo      *demoProc
 	bootstrap string // host:port of the proxy's first listener
 	basePort  int
+	// sasl, when set, is how the clients authenticate to the proxy
+	// (--auth-local-*); suffix is added to their topic and group names, so
+	// runs against one target do not share them.
+	sasl   *clientSASL
+	suffix string
+}
+
+// clientSASL is a client's SASL mechanism and credentials.
+type clientSASL struct{ mechanism, user, password string }
+
+// kcatArgs are kcat's (librdkafka's) options for tg.sasl.
+func (tg *target) kcatArgs() []string {
+	if tg.sasl == nil {
+		return nil
+	}
+	return []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + tg.sasl.mechanism,
+		"-X", "sasl.username=" + tg.sasl.user, "-X", "sasl.password=" + tg.sasl.password}
+}
+
+// withEnv runs argv with tg.sasl in the environment the client programs
+// read (KAFKA_SASL_*), plus extra variables.
+func (tg *target) withEnv(argv []string, extra ...string) []string {
+	if tg.sasl == nil && len(extra) == 0 {
+		return argv
+	}
+	env := []string{"env"}
+	if tg.sasl != nil {
+		env = append(env, "KAFKA_SASL_MECHANISM="+tg.sasl.mechanism, "KAFKA_SASL_USERNAME="+tg.sasl.user, "KAFKA_SASL_PASSWORD="+tg.sasl.password)
+	}
+	return append(append(env, extra...), argv...)
 }
 
 var (
@@ -162,9 +192,9 @@ func setup() (_ *suite, err error) {
 // startTarget starts a demo whose brokers demand mode from the proxy, with
 // SASL sessions expiring after lifetime (0: never). Secure demos log at
 // debug level, so tests can see each connection's re-authentications.
-func (s *suite) startTarget(mode string, lifetime, pace time.Duration) (_ *target, err error) {
+func (s *suite) startTarget(mode string, lifetime, pace time.Duration, extra ...string) (_ *target, err error) {
 	tg := &target{mode: mode, lifetime: lifetime, pace: pace}
-	var args []string
+	args := extra
 	if mode != "plaintext" {
 		args = append(args, "--upstream-security", mode, "--log-level", "debug")
 	}

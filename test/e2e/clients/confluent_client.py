@@ -15,7 +15,13 @@ connections live across several broker session lifetimes (the proxy must
 re-authenticate under them without the client noticing).
 Run it with /usr/bin/python3: the Debian package python3-confluent-kafka
 installs the module for the system interpreter only.
+
+SASL towards the proxy (its --auth-local-*) comes from the environment:
+KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. With
+KAFKA_EXPECT_AUTH_FAILURE=1 the client only tries to produce one record and
+exits 0 if librdkafka reported an authentication error, and nothing arrived.
 """
+import os
 import sys
 import time
 
@@ -31,7 +37,42 @@ def fail(msg):
     sys.exit(1)
 
 
+def sasl_conf():
+    mech = os.environ.get("KAFKA_SASL_MECHANISM")
+    if not mech:
+        return {}
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": mech,
+        "sasl.username": os.environ["KAFKA_SASL_USERNAME"],
+        "sasl.password": os.environ["KAFKA_SASL_PASSWORD"],
+    }
+
+
+def expect_auth_failure(bootstrap, topic):
+    auth_errors, other = [], []
+
+    def on_error(err):
+        (auth_errors if err.code() == KafkaError._AUTHENTICATION else other).append(str(err))
+
+    delivered = []
+    producer = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 10000, "error_cb": on_error,
+                         "on_delivery": lambda err, msg: delivered.append(err is None), **sasl_conf()})
+    producer.produce(topic, key=b"k", value=b"v")
+    deadline = time.monotonic() + 15
+    while not auth_errors and not delivered and time.monotonic() < deadline:
+        producer.poll(0.2)
+    if any(delivered):
+        fail("a record was delivered with wrong credentials")
+    if not auth_errors:
+        fail(f"no authentication error reported (other errors: {other})")
+    print(f"{NAME}: OK authentication refused: {auth_errors[0]}", flush=True)
+
+
 def main():
+    if os.environ.get("KAFKA_EXPECT_AUTH_FAILURE") == "1":
+        expect_auth_failure(sys.argv[1], sys.argv[2])
+        return
     if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
@@ -63,6 +104,7 @@ def main():
         "enable.idempotence": True,
         "message.timeout.ms": int(TIMEOUT_S * 1000),
         "error_cb": on_error,
+        **sasl_conf(),
     })
     batches = max(1, int(pace * BATCHES_PER_S))
     per_batch = -(-n // batches)
@@ -95,6 +137,7 @@ def main():
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
         "error_cb": on_error,
+        **sasl_conf(),
     })
     consumer.subscribe([topic])
     seen = set()

@@ -14,6 +14,11 @@
 // batches, and the consumer keeps fetching PACE_S seconds after the last
 // record, so that connections live across several broker session lifetimes
 // (the proxy must re-authenticate under them without the client noticing).
+//
+// SASL towards the proxy (its --auth-local-*) comes from the environment:
+// KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. With
+// KAFKA_EXPECT_AUTH_FAILURE=1 the client only connects a producer and exits 0
+// if kafkajs refused with a SASL authentication error.
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
@@ -36,7 +41,35 @@ function fail (msg) {
   process.exit(1)
 }
 
+function saslOptions () {
+  const mechanism = process.env.KAFKA_SASL_MECHANISM
+  if (!mechanism) return {}
+  return {
+    sasl: {
+      mechanism: mechanism.toLowerCase(),
+      username: process.env.KAFKA_SASL_USERNAME,
+      password: process.env.KAFKA_SASL_PASSWORD
+    }
+  }
+}
+
+async function expectAuthFailure (bootstrap) {
+  const kafka = new Kafka({ clientId: 'kafka-proxy-e2e', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...saslOptions() })
+  const producer = kafka.producer()
+  try {
+    await producer.connect()
+  } catch (e) {
+    if (e.name === 'KafkaJSSASLAuthenticationError' || (e.cause && e.cause.name === 'KafkaJSSASLAuthenticationError')) {
+      console.log(`${NAME}: OK authentication refused: ${e.message}`)
+      process.exit(0)
+    }
+    fail(`not an authentication error: ${e.name}: ${e.message}`)
+  }
+  fail('connected with wrong credentials')
+}
+
 async function main () {
+  if (process.env.KAFKA_EXPECT_AUTH_FAILURE === '1') return expectAuthFailure(process.argv[2])
   const args = process.argv.slice(2)
   if (args.length !== 4 && args.length !== 5) {
     console.error('usage: kafkajs_client.js BOOTSTRAP TOPIC N GROUP [PACE_S]')
@@ -56,7 +89,8 @@ async function main () {
     brokers: [bootstrap],
     logLevel: logLevel.WARN,
     logCreator,
-    retry: { retries: 8 }
+    retry: { retries: 8 },
+    ...saslOptions()
   })
 
   const producer = kafka.producer({ allowAutoTopicCreation: true })

@@ -21,6 +21,7 @@ the proxy) and infers a version from the ApiVersions response. That makes this
 test also cover the proxy's ApiVersions handling.
 """
 import logging
+import os
 import sys
 import time
 
@@ -41,7 +42,10 @@ class ErrorCounter(logging.Handler):
         self.records = []
 
     def emit(self, record):
-        self.records.append(f"{record.name} {record.levelname} {record.getMessage()}")
+        msg = record.getMessage()
+        if msg.endswith(("Sending username and password in the clear", "Exchanging credentials in the clear")):
+            return  # SASL on SASL_PLAINTEXT, as configured
+        self.records.append(f"{record.name} {record.levelname} {msg}")
 
 
 def fail(msg):
@@ -49,7 +53,45 @@ def fail(msg):
     sys.exit(1)
 
 
+def sasl_kwargs():
+    """SASL towards the proxy from KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD.
+
+    kafka-python 2.0 sends SaslHandshake v0 and then raw SASL tokens.
+    """
+    mech = os.environ.get("KAFKA_SASL_MECHANISM")
+    if not mech:
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": mech,
+        "sasl_plain_username": os.environ["KAFKA_SASL_USERNAME"],
+        "sasl_plain_password": os.environ["KAFKA_SASL_PASSWORD"],
+    }
+
+
+def expect_auth_failure(bootstrap, topic):
+    """KAFKA_EXPECT_AUTH_FAILURE=1: wrong credentials must fail to connect
+    with an authentication error and deliver nothing."""
+    logged = ErrorCounter()
+    logging.getLogger("kafka").addHandler(logged)
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=10000, **sasl_kwargs())
+        producer.send(topic, key=b"k", value=b"v").get(timeout=10)
+        fail("a record was delivered with wrong credentials")
+    except Exception as e:  # NoBrokersAvailable, KafkaTimeoutError, AuthenticationFailedError
+        # After SaslHandshake v0 a broker answers a failed token by closing
+        # the connection (there is no error frame), which kafka-python logs
+        # as an error on the <authenticating> connection.
+        text = " ".join([repr(e)] + logged.records)
+        if "uthentication" not in text and "<authenticating>" not in text:
+            fail(f"no authentication error: {text}")
+    print(f"{NAME}: OK authentication refused", flush=True)
+
+
 def main():
+    if os.environ.get("KAFKA_EXPECT_AUTH_FAILURE") == "1":
+        expect_auth_failure(sys.argv[1], sys.argv[2])
+        return
     if len(sys.argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
@@ -69,7 +111,7 @@ def main():
     # UNKNOWN_TOPIC_OR_PARTITION forever, so the producer would block until
     # max_block_ms. Create the topic explicitly (CreateTopics, through the
     # proxy like everything else) instead of relying on auto-creation.
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000, **sasl_kwargs())
     try:
         admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     except TopicAlreadyExistsError:
@@ -84,6 +126,7 @@ def main():
         # broker's auto-creation); allow that to take a while.
         max_block_ms=int(TIMEOUT_S * 1000),
         request_timeout_ms=30000,
+        **sasl_kwargs(),
     )
     print(f"{NAME}: negotiated api_version={producer.config['api_version']}", file=sys.stderr, flush=True)
     futures = []
@@ -113,6 +156,7 @@ def main():
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=True,
+        **sasl_kwargs(),
     )
     seen = set()
     bad = []
