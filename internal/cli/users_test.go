@@ -96,12 +96,25 @@ func TestLocalAuthFlags(t *testing.T) {
 	if got, _, _ := execute(t, "server", "--bootstrap-server-mapping", baseMapping); strings.Join(got.Auth.Local.Mechanisms, ",") != "PLAIN" || got.Auth.Local.Enable {
 		t.Errorf("defaults: %+v", got.Auth.Local)
 	}
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	got, out, err = execute(t, "server", "--bootstrap-server-mapping", baseMapping, "--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER",
+		"--auth-local-jwks-file", jwks, "--auth-local-jwt-issuer", "https://idp", "--auth-local-jwt-audience", "kafka",
+		"--auth-local-jwt-principal-claim", "client_id", "--auth-local-jwt-clock-skew", "5s")
+	if err != nil {
+		t.Fatalf("oauthbearer flags: %v\n%s", err, out)
+	}
+	if j := got.Auth.Local.JWT; j.JWKSFile != jwks || j.Issuer != "https://idp" || j.Audience != "kafka" || j.PrincipalClaim != "client_id" || j.ClockSkew != 5*time.Second || j.JWKSRefresh != time.Hour {
+		t.Errorf("auth.local.jwt = %+v", j)
+	}
 	for name, args := range map[string][]string{
-		"users file without enable": {"--auth-local-users-file", file},
-		"enable without verifier":   {"--auth-local-enable"},
-		"unknown mechanism":         {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "GSSAPI"},
-		"oauthbearer":               {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "OAUTHBEARER"},
-		"negative lifetime":         {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-session-lifetime", "-1s"},
+		"oauthbearer without jwks":     {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER"},
+		"two jwks sources":             {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks, "--auth-local-jwks-url", "https://idp/jwks"},
+		"jwks without oauthbearer":     {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-jwks-file", jwks},
+		"users file without enable":    {"--auth-local-users-file", file},
+		"enable without verifier":      {"--auth-local-enable"},
+		"unknown mechanism":            {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "GSSAPI"},
+		"users file, oauthbearer only": {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks},
+		"negative lifetime":            {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-session-lifetime", "-1s"},
 	} {
 		if _, out, err := execute(t, append([]string{"server", "--bootstrap-server-mapping", baseMapping}, args...)...); err == nil || !strings.Contains(out+err.Error(), "auth.local") {
 			t.Errorf("%s: %v %s", name, err, out)

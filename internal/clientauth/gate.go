@@ -30,6 +30,7 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/auth"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/jwt"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/users"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
@@ -91,11 +92,14 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 	if hooks == nil {
 		hooks = nopHooks{}
 	}
-	store, err := users.Open(cfg.UsersFile, 0, log)
-	if err != nil {
-		return nil, err
+	var store *users.Store
+	if cfg.UsersFile != "" {
+		var err error
+		if store, err = users.Open(cfg.UsersFile, 0, log); err != nil {
+			return nil, err
+		}
 	}
-	log.Info("local SASL enabled", "mechanisms", cfg.NormalizedMechanisms(), "users_file", cfg.UsersFile, "users", store.Len(), "session_lifetime", cfg.SessionLifetime)
+	log.Info("local SASL enabled", "mechanisms", cfg.NormalizedMechanisms(), "session_lifetime", cfg.SessionLifetime)
 	var mechs []auth.Mechanism
 	for _, name := range cfg.NormalizedMechanisms() {
 		switch name {
@@ -107,6 +111,12 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 				return nil, err
 			}
 			mechs = append(mechs, m)
+		case config.LocalOAuthBearer:
+			v, err := tokenVerifier(cfg.JWT, log)
+			if err != nil {
+				return nil, err
+			}
+			mechs = append(mechs, auth.NewOAuthBearer(v))
 		default:
 			return nil, fmt.Errorf("local sasl: mechanism %q is not supported", name)
 		}
@@ -116,6 +126,23 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 		return nil, fmt.Errorf("local sasl: %w", err)
 	}
 	return g, nil
+}
+
+// tokenVerifier checks OAUTHBEARER tokens against the configured key set.
+func tokenVerifier(cfg config.LocalJWT, log *slog.Logger) (*jwt.Verifier, error) {
+	var keys jwt.Keys
+	var err error
+	if cfg.JWKSFile != "" {
+		keys, err = jwt.OpenFile(cfg.JWKSFile, 0, log)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		keys, err = jwt.OpenURL(ctx, cfg.JWKSURL, cfg.JWKSCAFile, cfg.JWKSRefresh, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local sasl oauthbearer: %w", err)
+	}
+	return jwt.New(jwt.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, PrincipalClaim: cfg.PrincipalClaim, ClockSkew: cfg.ClockSkew}, keys, log), nil
 }
 
 // Authenticate runs the SASL exchange with a new client on c.Conn. On

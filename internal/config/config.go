@@ -139,7 +139,8 @@ func Default() Config {
 			TLS:               defaultTLS(),
 			SASL:              defaultSASL(),
 		},
-		Auth: Auth{Local: LocalAuth{Mechanisms: []string{LocalPlain}}},
+		Auth: Auth{Local: LocalAuth{Mechanisms: []string{LocalPlain},
+			JWT: LocalJWT{PrincipalClaim: "sub", ClockSkew: 30 * time.Second, JWKSRefresh: time.Hour}}},
 		HTTP: HTTP{
 			ListenAddress: "0.0.0.0:9080",
 			HealthPath:    "/health",

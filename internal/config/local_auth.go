@@ -10,6 +10,7 @@ const (
 	LocalPlain       = "PLAIN"
 	LocalScramSHA256 = "SCRAM-SHA-256"
 	LocalScramSHA512 = "SCRAM-SHA-512"
+	LocalOAuthBearer = "OAUTHBEARER"
 )
 
 // Auth is who clients must be before the proxy forwards their requests.
@@ -28,8 +29,36 @@ type LocalAuth struct {
 	// told it (KIP-368) and must re-authenticate within it; zero: sessions
 	// do not expire.
 	SessionLifetime time.Duration `yaml:"sessionLifetime"`
-	// UsersFile is the credential store written by `kafka-proxy users`.
+	// UsersFile is the credential store written by `kafka-proxy users`
+	// (PLAIN and SCRAM).
 	UsersFile string `yaml:"usersFile"`
+	// JWT verifies OAUTHBEARER tokens.
+	JWT LocalJWT `yaml:"jwt"`
+}
+
+// LocalJWT checks OAUTHBEARER tokens as signed JWTs against a key set
+// (--auth-local-jwks-*, --auth-local-jwt-*).
+type LocalJWT struct {
+	JWKSFile string `yaml:"jwksFile"`
+	JWKSURL  string `yaml:"jwksUrl"`
+	// JWKSCAFile replaces the system roots for JWKSURL.
+	JWKSCAFile string `yaml:"jwksCaFile"`
+	// JWKSRefresh is how often JWKSURL is fetched again.
+	JWKSRefresh    time.Duration `yaml:"jwksRefresh"`
+	Issuer         string        `yaml:"issuer"`
+	Audience       string        `yaml:"audience"`
+	PrincipalClaim string        `yaml:"principalClaim"`
+	ClockSkew      time.Duration `yaml:"clockSkew"`
+}
+
+// Has reports whether mechanism (upper case) is enabled.
+func (l LocalAuth) Has(mechanism string) bool {
+	for _, m := range l.NormalizedMechanisms() {
+		if m == mechanism {
+			return true
+		}
+	}
+	return false
 }
 
 // NormalizedMechanisms are the mechanisms in upper case, as the protocol
@@ -47,8 +76,8 @@ func (c *Config) validateLocalAuth(p *Problems) {
 	if !l.Enable {
 		// Security by default: a verifier configured without enabling it
 		// would leave the listeners open while the operator thinks not.
-		if l.UsersFile != "" {
-			p.add("auth.local.usersFile", "set, but auth.local.enable is not: clients would not be authenticated (add --auth-local-enable)")
+		if l.UsersFile != "" || l.JWT.JWKSFile != "" || l.JWT.JWKSURL != "" {
+			p.add("auth.local", "a verifier is set, but auth.local.enable is not: clients would not be authenticated (add --auth-local-enable)")
 		}
 		return
 	}
@@ -61,16 +90,32 @@ func (c *Config) validateLocalAuth(p *Problems) {
 		switch {
 		case seen[m]:
 			p.add("auth.local.mechanisms", "%s listed twice", m)
-		case m == LocalPlain, m == LocalScramSHA256, m == LocalScramSHA512:
-		case m == "OAUTHBEARER":
-			p.add("auth.local.mechanisms", "OAUTHBEARER needs a token verifier (JWKS or a token-info plugin), which this version does not have yet")
+		case m == LocalPlain, m == LocalScramSHA256, m == LocalScramSHA512, m == LocalOAuthBearer:
 		default:
-			p.add("auth.local.mechanisms", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", m)
+			p.add("auth.local.mechanisms", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER", m)
 		}
 		seen[m] = true
 	}
-	if l.UsersFile == "" {
-		p.add("auth.local.usersFile", "required with auth.local.enable: the credentials clients are checked against (--auth-local-users-file, written by `kafka-proxy users add`)")
+	passwords := l.Has(LocalPlain) || l.Has(LocalScramSHA256) || l.Has(LocalScramSHA512)
+	switch {
+	case passwords && l.UsersFile == "":
+		p.add("auth.local.usersFile", "required for PLAIN and SCRAM: the credentials clients are checked against (--auth-local-users-file, written by `kafka-proxy users add`)")
+	case !passwords && l.UsersFile != "":
+		p.add("auth.local.usersFile", "set, but neither PLAIN nor SCRAM is enabled (--auth-local-mechanism)")
+	}
+	j := l.JWT
+	oauth := l.Has(LocalOAuthBearer)
+	switch {
+	case oauth && (j.JWKSFile == "") == (j.JWKSURL == ""):
+		p.add("auth.local.jwt", "OAUTHBEARER needs exactly one of --auth-local-jwks-file and --auth-local-jwks-url")
+	case !oauth && (j.JWKSFile != "" || j.JWKSURL != ""):
+		p.add("auth.local.jwt", "a JWKS is set, but OAUTHBEARER is not enabled (--auth-local-mechanism)")
+	}
+	if j.JWKSURL != "" && !strings.HasPrefix(j.JWKSURL, "https://") && !strings.HasPrefix(j.JWKSURL, "http://") {
+		p.add("auth.local.jwt.jwksUrl", "%q: want https://", j.JWKSURL)
+	}
+	if j.ClockSkew < 0 || j.JWKSRefresh < 0 {
+		p.add("auth.local.jwt", "clock skew and refresh must not be negative")
 	}
 	if l.SessionLifetime < 0 {
 		p.add("auth.local.sessionLifetime", "%v is negative", l.SessionLifetime)

@@ -338,15 +338,22 @@ func (r *rawConn) closed() bool {
 // exchange and returns the announced session lifetime.
 func (r *rawConn) authenticate(user, password string) time.Duration {
 	r.t.Helper()
+	return r.authenticateWith("PLAIN", []byte("\x00"+user+"\x00"+password), localMechanisms)
+}
+
+// authenticateWith runs a one-message exchange of mechanism, checking the
+// handshake lists mechs.
+func (r *rawConn) authenticateWith(mechanism string, msg []byte, mechs []string) time.Duration {
+	r.t.Helper()
 	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version, hs.Mechanism = 1, "PLAIN"
+	hs.Version, hs.Mechanism = 1, mechanism
 	hsResp := kmsg.NewPtrSASLHandshakeResponse()
 	r.roundTrip(hs, hsResp)
-	if hsResp.ErrorCode != 0 || strings.Join(hsResp.SupportedMechanisms, ",") != strings.Join(localMechanisms, ",") {
+	if hsResp.ErrorCode != 0 || strings.Join(hsResp.SupportedMechanisms, ",") != strings.Join(mechs, ",") {
 		r.t.Fatalf("handshake: error %d, mechanisms %v", hsResp.ErrorCode, hsResp.SupportedMechanisms)
 	}
 	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.Version, au.SASLAuthBytes = 1, []byte("\x00"+user+"\x00"+password)
+	au.Version, au.SASLAuthBytes = 1, msg
 	auResp := kmsg.NewPtrSASLAuthenticateResponse()
 	r.roundTrip(au, auResp)
 	if auResp.ErrorCode != 0 {
