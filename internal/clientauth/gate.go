@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -222,7 +223,7 @@ func (a *attempt) request(ctx context.Context, frame []byte, versions Versions) 
 		}
 		hs := req.(*kmsg.SASLHandshakeRequest)
 		a.mech = MechanismUnknown
-		if enabled(a.srv, hs.Mechanism) {
+		if slices.Contains(a.srv.Mechanisms(), hs.Mechanism) {
 			a.mech = hs.Mechanism
 		}
 		resp, out, reason := a.srv.HandleHandshake(hs)
@@ -306,8 +307,8 @@ func (a *attempt) rawToken(ctx context.Context) error {
 }
 
 // apiVersions answers ApiVersions before authentication with the broker's
-// versions, except that the SASL keys are the proxy's own, since the proxy
-// answers them. A version the proxy cannot read gets Kafka's answer:
+// versions as the stages relay them (the client-sasl stage puts in the
+// proxy's own SASL versions, since the proxy answers those). A version the proxy cannot read gets Kafka's answer:
 // UNSUPPORTED_VERSION in v0 with the ApiVersions range, so the client
 // retries lower.
 func (a *attempt) apiVersions(ctx context.Context, frame []byte, version int16, versions Versions) (*kmsg.ApiVersionsResponse, error) {
@@ -331,9 +332,6 @@ func (a *attempt) apiVersions(ctx context.Context, frame []byte, version int16, 
 	if err != nil {
 		return nil, fmt.Errorf("ApiVersions from the broker: %w", err)
 	}
-	if resp.ErrorCode == 0 {
-		advertiseSASL(resp)
-	}
 	return resp, nil
 }
 
@@ -355,15 +353,6 @@ func advertiseSASL(resp *kmsg.ApiVersionsResponse) {
 			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MaxVersion: max})
 		}
 	}
-}
-
-func enabled(srv *auth.Server, mech string) bool {
-	for _, m := range srv.Mechanisms() {
-		if m == mech {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *attempt) write(b []byte) error {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
 // Bounds on a key set.
@@ -123,7 +125,7 @@ func (f *FileKeys) Refresh(context.Context) (*jose.JSONWebKeySet, error) {
 
 func (f *FileKeys) reloadLocked(force bool) {
 	st, err := os.Stat(f.path)
-	if err == nil && !force && st.Size() == f.stamp.Size() && st.ModTime().Equal(f.stamp.ModTime()) && os.SameFile(st, f.stamp) {
+	if err == nil && !force && tlsconf.Unchanged(f.stamp, st) {
 		return
 	}
 	set, st, err := f.read()

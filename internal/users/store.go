@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/auth"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
 // DefaultCheckInterval is how often a Store looks at its file for changes.
@@ -85,7 +86,7 @@ func (s *Store) lookup(name string) (User, bool) {
 
 func (s *Store) reloadLocked() {
 	st, err := os.Stat(s.path)
-	if err == nil && (sameFile(st, s.stamp) || sameFile(st, s.bad)) {
+	if err == nil && (tlsconf.Unchanged(s.stamp, st) || tlsconf.Unchanged(s.bad, st)) {
 		return // unchanged, or the broken version already logged
 	}
 	var u map[string]User
@@ -102,12 +103,6 @@ func (s *Store) reloadLocked() {
 	}
 	s.users, s.stamp, s.bad, s.lastErr = u, st, nil, ""
 	s.log.Info("users file reloaded", "file", s.path, "users", len(u))
-}
-
-// sameFile reports whether a and b are the same version of one file; a
-// rename over it (as WriteFile does) is a new version.
-func sameFile(a, b os.FileInfo) bool {
-	return a != nil && b != nil && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) && os.SameFile(a, b)
 }
 
 // VerifyPassword checks a PLAIN password against the user's bcrypt hash.
