@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the external Kafka clients used by the end-to-end suite in test/e2e:
 #   kcat, python3-confluent-kafka (librdkafka), python3-kafka (kafka-python),
-#   iproute2 (ip netns) from Debian, and kafkajs from npm into test/e2e/node_modules.
+#   iproute2 (ip netns) from Debian, and kafkajs from npm into test/e2e/node_modules;
+#   and slapd (OpenLDAP), which the LDAP verifier's tests start on loopback with a
+#   configuration of their own (the package's own server is not used).
 # Idempotent and non-interactive: apt-get update runs only when a package is missing,
 # and npm ci runs only when node_modules does not match package-lock.json.
 set -euo pipefail
@@ -20,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -73,4 +75,5 @@ command -v kcat >/dev/null
 /usr/bin/python3 -c 'import confluent_kafka, kafka' 
 node -e 'require("kafkajs")'
 command -v ip >/dev/null
+test -x /usr/sbin/slapd
 echo "install-test-deps: ok"

@@ -114,6 +114,13 @@ func (e *oauthExchange) Step(ctx context.Context, msg []byte) ([]byte, bool, err
 
 func (e *oauthExchange) Identity() Identity { return e.id }
 
+func (e *oauthExchange) rejected() error {
+	if e.challenge == "" {
+		return nil
+	}
+	return e.reason
+}
+
 // oauthInitialResponse is a parsed RFC 7628 client initial response.
 type oauthInitialResponse struct {
 	authzid    string

@@ -183,6 +183,20 @@ func (s *Server) Authenticated() bool {
 	return s.authed
 }
 
+// Rejected is why the exchange in progress turned the client's
+// credentials down while leaving the final word to the client (an
+// OAUTHBEARER error challenge awaiting its %x01); nil otherwise. A client
+// that gives up at the challenge never hears the failure, so the caller
+// logs this instead.
+func (s *Server) Rejected() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.ex.(interface{ rejected() error }); ok {
+		return r.rejected()
+	}
+	return nil
+}
+
 // Identity is the session's identity (zero before authentication).
 func (s *Server) Identity() Identity {
 	s.mu.Lock()

@@ -106,15 +106,51 @@ func TestLocalAuthFlags(t *testing.T) {
 	if j := got.Auth.Local.JWT; j.JWKSFile != jwks || j.Issuer != "https://idp" || j.Audience != "kafka" || j.PrincipalClaim != "client_id" || j.ClockSkew != 5*time.Second || j.JWKSRefresh != time.Hour {
 		t.Errorf("auth.local.jwt = %+v", j)
 	}
+	// The plugin flags as manifests for the proxy we replace write them
+	// (values after a space, params repeated in order), and LDAP beside a
+	// users file for SCRAM.
+	got, out, err = execute(t, "server", "--bootstrap-server-mapping", baseMapping, "--auth-local-enable", "--auth-local-command", "/opt/plugins/auth-user",
+		"--auth-local-param", "--username=alice", "--auth-local-param", "--password", "--auth-local-param", "secret", "--auth-local-timeout", "3s", "--auth-local-log-level", "info")
+	if err != nil {
+		t.Fatalf("plugin flags: %v\n%s", err, out)
+	}
+	if pl := got.Auth.Local.Plugin; pl.Command != "/opt/plugins/auth-user" || strings.Join(pl.Params, " ") != "--username=alice --password secret" || pl.Timeout != 3*time.Second || pl.LogLevel != "info" {
+		t.Errorf("auth.local.plugin = %+v", pl)
+	}
+	if got, _, _ := execute(t, "server", "--bootstrap-server-mapping", baseMapping); got.Auth.Local.Plugin.Timeout != 10*time.Second || got.Auth.Local.Plugin.LogLevel != "trace" || !got.Auth.Local.LDAP.StartTLS || got.Auth.Local.LDAP.UserAttr != "uid" {
+		t.Errorf("plugin and ldap defaults: %+v %+v", got.Auth.Local.Plugin, got.Auth.Local.LDAP)
+	}
+	got, out, err = execute(t, "server", "--bootstrap-server-mapping", baseMapping, "--auth-local-enable", "--auth-local-mechanism", "PLAIN,SCRAM-SHA-512",
+		"--auth-local-users-file", file, "--auth-local-ldap-url", "ldaps://a:636,ldaps://b:636", "--auth-local-ldap-user-search-base", "dc=example,dc=com",
+		"--auth-local-ldap-bind-dn", "cn=reader", "--auth-local-ldap-bind-password-file", file, "--auth-local-ldap-user-filter", "(mail=%s)",
+		"--auth-local-ldap-start-tls=false", "--auth-local-ldap-ca-file", file, "--auth-local-ldap-user-attr", "cn", "--auth-local-ldap-upn-domain", "corp")
+	if err != nil {
+		t.Fatalf("ldap flags: %v\n%s", err, out)
+	}
+	if d := got.Auth.Local.LDAP; strings.Join(d.URLs, " ") != "ldaps://a:636 ldaps://b:636" || !d.Search() || d.StartTLS || d.UserAttr != "cn" || d.Filter != "(mail=%s)" || d.UPNDomain != "corp" || d.CAFile != file {
+		t.Errorf("auth.local.ldap = %+v", d)
+	}
 	for name, args := range map[string][]string{
-		"oauthbearer without jwks":     {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER"},
-		"two jwks sources":             {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks, "--auth-local-jwks-url", "https://idp/jwks"},
-		"jwks without oauthbearer":     {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-jwks-file", jwks},
-		"users file without enable":    {"--auth-local-users-file", file},
-		"enable without verifier":      {"--auth-local-enable"},
-		"unknown mechanism":            {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "GSSAPI"},
-		"users file, oauthbearer only": {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks},
-		"negative lifetime":            {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-session-lifetime", "-1s"},
+		"oauthbearer without jwks":      {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER"},
+		"two jwks sources":              {"--auth-local-enable", "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks, "--auth-local-jwks-url", "https://idp/jwks"},
+		"jwks without oauthbearer":      {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-jwks-file", jwks},
+		"users file without enable":     {"--auth-local-users-file", file},
+		"enable without verifier":       {"--auth-local-enable"},
+		"unknown mechanism":             {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "GSSAPI"},
+		"users file, oauthbearer only":  {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-mechanism", "OAUTHBEARER", "--auth-local-jwks-file", jwks},
+		"negative lifetime":             {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-session-lifetime", "-1s"},
+		"plugin for plain and oauth":    {"--auth-local-enable", "--auth-local-mechanism", "PLAIN,OAUTHBEARER", "--auth-local-command", "/bin/true"},
+		"plugin for scram only":         {"--auth-local-enable", "--auth-local-mechanism", "SCRAM-SHA-256", "--auth-local-users-file", file, "--auth-local-command", "/bin/true"},
+		"plugin and ldap for plain":     {"--auth-local-enable", "--auth-local-command", "/bin/true", "--auth-local-ldap-url", "ldap://x", "--auth-local-ldap-user-dn", "ou=x"},
+		"plugin without enable":         {"--auth-local-command", "/bin/true"},
+		"params without plugin":         {"--auth-local-enable", "--auth-local-users-file", file, "--auth-local-param", "--x"},
+		"plugin log level":              {"--auth-local-enable", "--auth-local-command", "/bin/true", "--auth-local-log-level", "loud"},
+		"plugin and users file":         {"--auth-local-enable", "--auth-local-command", "/bin/true", "--auth-local-users-file", file},
+		"ldap without plain":            {"--auth-local-enable", "--auth-local-mechanism", "SCRAM-SHA-512", "--auth-local-users-file", file, "--auth-local-ldap-url", "ldap://x", "--auth-local-ldap-user-dn", "ou=x"},
+		"ldap http url":                 {"--auth-local-enable", "--auth-local-ldap-url", "http://x", "--auth-local-ldap-user-dn", "ou=x"},
+		"ldap without user dn":          {"--auth-local-enable", "--auth-local-ldap-url", "ldap://x"},
+		"ldap filter without %s":        {"--auth-local-enable", "--auth-local-ldap-url", "ldap://x", "--auth-local-ldap-user-search-base", "ou=x", "--auth-local-ldap-user-filter", "(uid=x)"},
+		"ldap bind dn without password": {"--auth-local-enable", "--auth-local-ldap-url", "ldap://x", "--auth-local-ldap-bind-dn", "cn=r"},
 	} {
 		if _, out, err := execute(t, append([]string{"server", "--bootstrap-server-mapping", baseMapping}, args...)...); err == nil || !strings.Contains(out+err.Error(), "auth.local") {
 			t.Errorf("%s: %v %s", name, err, out)

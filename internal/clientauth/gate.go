@@ -23,15 +23,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/auth"
+	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/jwt"
+	"github.com/kafka-proxy/kafka-proxy/internal/ldapauth"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/users"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
@@ -80,12 +84,15 @@ type Versions func(ctx context.Context, req *kmsg.ApiVersionsRequest) (*kmsg.Api
 
 // Gate is local SASL termination for one server's listeners.
 type Gate struct {
-	cfg   auth.Config
-	log   *slog.Logger
-	hooks Hooks
+	cfg    auth.Config
+	log    *slog.Logger
+	hooks  Hooks
+	plugin *authplugin.Host // nil without --auth-local-command
 }
 
-// New builds the mechanisms of cfg over its credential store.
+// New builds the mechanisms of cfg over their verifiers: PLAIN over the
+// plugin, the directory or the users file (the first configured); SCRAM
+// over the users file; OAUTHBEARER over the plugin or the key set.
 func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -93,19 +100,58 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 	if hooks == nil {
 		hooks = nopHooks{}
 	}
+	g := &Gate{log: log, hooks: hooks}
+	mechs, err := g.mechanisms(cfg)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.cfg = auth.Config{Mechanisms: mechs, SessionLifetime: cfg.SessionLifetime}
+	if err := g.cfg.Validate(); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("local sasl: %w", err)
+	}
+	log.Info("local SASL enabled", "mechanisms", cfg.NormalizedMechanisms(), "session_lifetime", cfg.SessionLifetime)
+	return g, nil
+}
+
+// Close stops the plugin, if any.
+func (g *Gate) Close() {
+	if g.plugin != nil {
+		g.plugin.Close()
+	}
+}
+
+func (g *Gate) mechanisms(cfg config.LocalAuth) ([]auth.Mechanism, error) {
 	var store *users.Store
 	if cfg.UsersFile != "" {
 		var err error
-		if store, err = users.Open(cfg.UsersFile, 0, log); err != nil {
+		if store, err = users.Open(cfg.UsersFile, 0, g.log); err != nil {
 			return nil, err
 		}
 	}
-	log.Info("local SASL enabled", "mechanisms", cfg.NormalizedMechanisms(), "session_lifetime", cfg.SessionLifetime)
+	if cfg.Plugin.Command != "" {
+		kind := authplugin.PasswordAuthenticator
+		if cfg.Has(config.LocalOAuthBearer) {
+			kind = authplugin.TokenInfo
+		}
+		var err error
+		g.plugin, err = authplugin.NewHost(kind, authplugin.Config{Command: cfg.Plugin.Command, Params: cfg.Plugin.Params,
+			Timeout: cfg.Plugin.Timeout, LogLevel: cfg.Plugin.LogLevel}, g.log)
+		if err != nil {
+			return nil, fmt.Errorf("local sasl: %w", err)
+		}
+	}
 	var mechs []auth.Mechanism
 	for _, name := range cfg.NormalizedMechanisms() {
 		switch name {
 		case config.LocalPlain:
-			mechs = append(mechs, auth.NewPlain(store))
+			v, source, err := g.passwordVerifier(cfg, store)
+			if err != nil {
+				return nil, err
+			}
+			g.log.Info("local SASL: PLAIN passwords checked by " + source)
+			mechs = append(mechs, auth.NewPlain(v))
 		case config.LocalScramSHA256, config.LocalScramSHA512:
 			m, err := auth.NewScram(name, store)
 			if err != nil {
@@ -113,7 +159,12 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 			}
 			mechs = append(mechs, m)
 		case config.LocalOAuthBearer:
-			v, err := tokenVerifier(cfg.JWT, log)
+			if g.plugin != nil {
+				g.log.Info("local SASL: OAUTHBEARER tokens checked by the token-info plugin")
+				mechs = append(mechs, auth.NewOAuthBearer(authplugin.NewTokens(g.plugin, cfg.JWT.PrincipalClaim)))
+				continue
+			}
+			v, err := tokenVerifier(cfg.JWT, g.log)
 			if err != nil {
 				return nil, err
 			}
@@ -122,11 +173,36 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 			return nil, fmt.Errorf("local sasl: mechanism %q is not supported", name)
 		}
 	}
-	g := &Gate{cfg: auth.Config{Mechanisms: mechs, SessionLifetime: cfg.SessionLifetime}, log: log, hooks: hooks}
-	if err := g.cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("local sasl: %w", err)
+	return mechs, nil
+}
+
+// passwordVerifier is PLAIN's back end, in the order the configuration
+// check allows only one of: plugin, directory, users file.
+func (g *Gate) passwordVerifier(cfg config.LocalAuth, store *users.Store) (auth.PasswordVerifier, string, error) {
+	switch {
+	case g.plugin != nil:
+		return authplugin.NewPasswords(g.plugin), "the password-authenticator plugin", nil
+	case len(cfg.LDAP.URLs) > 0:
+		d := cfg.LDAP
+		var bindPassword string
+		if d.BindPasswordFile != "" {
+			b, err := os.ReadFile(d.BindPasswordFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("local sasl: ldap bind password: %w", err)
+			}
+			bindPassword = strings.TrimRight(string(b), "\r\n")
+		}
+		v, err := ldapauth.New(ldapauth.Config{URLs: d.URLs, UserDN: d.UserDN, UserAttr: d.UserAttr, UPNDomain: d.UPNDomain,
+			StartTLS: d.StartTLS, CAFile: d.CAFile, InsecureSkipVerify: d.InsecureSkipVerify,
+			Search: d.Search(), BindDN: d.BindDN, BindPassword: bindPassword, SearchBase: d.SearchBase, Filter: d.Filter,
+			Timeout: cfg.Plugin.Timeout}, g.log)
+		if err != nil {
+			return nil, "", fmt.Errorf("local sasl: %w", err)
+		}
+		return v, "LDAP " + strings.Join(d.URLs, ","), nil
+	default:
+		return store, "the users file", nil
 	}
-	return g, nil
 }
 
 // tokenVerifier checks OAUTHBEARER tokens against the configured key set.
@@ -180,6 +256,11 @@ func (g *Gate) Authenticate(ctx context.Context, c *pipeline.Client, log *slog.L
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("not authenticated within %v: %w", Timeout, err)
+			}
+			if reason := srv.Rejected(); reason != nil {
+				// The client left at the error challenge: the failure is
+				// its credentials', and is counted and logged as one.
+				return a.failed(fmt.Errorf("%w (the client closed at the error challenge)", reason))
 			}
 			return err
 		}

@@ -140,7 +140,9 @@ func Default() Config {
 			SASL:              defaultSASL(),
 		},
 		Auth: Auth{Local: LocalAuth{Mechanisms: []string{LocalPlain},
-			JWT: LocalJWT{PrincipalClaim: "sub", ClockSkew: 30 * time.Second, JWKSRefresh: time.Hour}}},
+			JWT:    LocalJWT{PrincipalClaim: "sub", ClockSkew: 30 * time.Second, JWKSRefresh: time.Hour},
+			LDAP:   LocalLDAP{UserAttr: "uid", StartTLS: true},
+			Plugin: LocalPlugin{Timeout: 10 * time.Second, LogLevel: "trace"}}},
 		HTTP: HTTP{
 			ListenAddress: "0.0.0.0:9080",
 			HealthPath:    "/health",

@@ -1,7 +1,6 @@
 package kafkatest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/logbuf"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/server"
 )
@@ -116,51 +116,7 @@ func (p *Proxy) CheckNoBypass(t testing.TB) {
 }
 
 // LogBuffer collects log output safely from many goroutines.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Contains reports whether the log has a line containing every part.
-func (b *LogBuffer) Contains(parts ...string) bool {
-	for _, line := range strings.Split(b.String(), "\n") {
-		ok := true
-		for _, p := range parts {
-			if !strings.Contains(line, p) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-// WaitFor polls the log until a line contains every part or d passes.
-func (b *LogBuffer) WaitFor(d time.Duration, parts ...string) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if b.Contains(parts...) {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return b.Contains(parts...)
-}
+type LogBuffer = logbuf.Buffer
 
 // Client is a franz-go client that can reach only the proxy's listeners;
 // it is closed when the test ends.

@@ -106,6 +106,8 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 			s.closeDial()
 			return nil, err
 		}
+		closeDial := s.closeDial
+		s.closeDial = func() { closeDial(); s.localAuth.Close() } // stops a plugin process
 		stages = append(stages, s.localAuth.Stage(log))
 	}
 	chain, err := pipeline.NewChain(append(stages,

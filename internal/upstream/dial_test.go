@@ -1,7 +1,6 @@
 package upstream_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/logbuf"
 	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 )
@@ -47,27 +47,9 @@ func (h *recHooks) count(kind string) int {
 	return n
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newDialer(t *testing.T, cfg config.Kafka) (*upstream.Dialer, *recHooks, *syncBuffer) {
+func newDialer(t *testing.T, cfg config.Kafka) (*upstream.Dialer, *recHooks, *logbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	hooks := &recHooks{}
 	d, err := upstream.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), hooks)
 	if err != nil {
