@@ -288,6 +288,11 @@ func (a *attempt) request(ctx context.Context, frame []byte, versions Versions) 
 	h := wire.ParseRequestHeader(frame[4:])
 	if err := a.srv.Permit(h.Key); err != nil {
 		// Kafka closes without an answer; nothing was forwarded.
+		if reason := a.srv.Rejected(); reason != nil {
+			// A client that took the error challenge for success
+			// (kafkajs does) failed on its credentials.
+			err = fmt.Errorf("%w (then %v instead of ending the error challenge)", reason, err)
+		}
 		return a.failed(err)
 	}
 	switch kmsg.Key(h.Key) {

@@ -5,9 +5,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +48,12 @@ func newIDP(t *testing.T) *idp {
 
 func (i *idp) token(t *testing.T, sub, aud string, ttl time.Duration) string {
 	t.Helper()
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: i.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "idp-1"))
+	return i.tokenWithKID(t, "idp-1", sub, aud, ttl)
+}
+
+func (i *idp) tokenWithKID(t *testing.T, kid, sub, aud string, ttl time.Duration) string {
+	t.Helper()
+	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: i.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +141,54 @@ func TestLocalAuthOAuthBearer(t *testing.T) {
 	}
 	if p.Logs.Contains(tok[len(tok)-20:]) {
 		t.Error("a token reached the log")
+	}
+}
+
+// TestLocalAuthOAuthBearerJWKSURL: the key set comes from an identity
+// provider's URL; a token signed with a key published after the proxy
+// started (a new kid) is accepted after one fetch, without a restart.
+// Unknown kids fetch at most every 10 s, so this takes about 10 s: the
+// client retries until the fetch that follows the start's is allowed.
+func TestLocalAuthOAuthBearerJWKSURL(t *testing.T) {
+	first, rotated := newIDP(t), newIDP(t)
+	var mu sync.Mutex
+	var fetches int
+	keys := []jose.JSONWebKey{{Key: &first.key.PublicKey, KeyID: "idp-1", Algorithm: "ES256", Use: "sig"}}
+	idpServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys})
+	}))
+	defer idpServer.Close()
+	_, p := setup(t, func(cfg *config.Config) {
+		cfg.Auth.Local = config.Default().Auth.Local
+		cfg.Auth.Local.Enable = true
+		cfg.Auth.Local.Mechanisms = []string{"OAUTHBEARER"}
+		cfg.Auth.Local.JWT.JWKSURL = idpServer.URL + "/.well-known/jwks.json"
+		cfg.Auth.Local.JWT.Issuer = "https://idp.test"
+		cfg.Auth.Local.JWT.Audience = "kafka"
+	})
+	ctx := ctxT(t, 60*time.Second)
+	cl := franzClient(t, p, kgo.SASL(oauth.Auth{Token: first.token(t, "orders", "kafka", 10*time.Minute)}.AsMechanism()),
+		kgo.DefaultProduceTopic("local-oauth-url"), kgo.AllowAutoTopicCreation())
+	produceAll(ctx, t, cl, keyedValues(5))
+
+	// The provider rotates: it publishes a second key and signs with it.
+	mu.Lock()
+	keys = append(keys, jose.JSONWebKey{Key: &rotated.key.PublicKey, KeyID: "idp-2", Algorithm: "ES256", Use: "sig"})
+	before := fetches
+	mu.Unlock()
+	tok := rotated.tokenWithKID(t, "idp-2", "billing-svc", "kafka", 10*time.Minute)
+	cl2 := franzClient(t, p, kgo.SASL(oauth.Auth{Token: tok}.AsMechanism()), kgo.DefaultProduceTopic("local-oauth-url"))
+	produceAll(ctx, t, cl2, keyedValues(5))
+	mu.Lock()
+	after := fetches
+	mu.Unlock()
+	if after != before+1 {
+		t.Errorf("%d key set fetches for one unknown kid, want 1", after-before)
+	}
+	if !p.Logs.WaitFor(5*time.Second, "client authenticated", "principal=User:billing-svc") {
+		t.Error("the rotated key's token did not authenticate as User:billing-svc")
 	}
 }

@@ -17,7 +17,8 @@ Run it with /usr/bin/python3: the Debian package python3-confluent-kafka
 installs the module for the system interpreter only.
 
 SASL towards the proxy (its --auth-local-*) comes from the environment:
-KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. With
+KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (for
+OAUTHBEARER the token). With
 KAFKA_EXPECT_AUTH_FAILURE=1 the client only tries to produce one record and
 exits 0 if librdkafka reported an authentication error, and nothing arrived.
 """
@@ -41,6 +42,15 @@ def sasl_conf():
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
     if not mech:
         return {}
+    if mech == "OAUTHBEARER":
+        # The token (a signed JWT) comes in KAFKA_SASL_PASSWORD; librdkafka
+        # asks for it through oauth_cb, served from poll() and flush().
+        token = os.environ["KAFKA_SASL_PASSWORD"]
+        return {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": mech,
+            "oauth_cb": lambda _config: (token, time.time() + 3600),
+        }
     return {
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanisms": mech,

@@ -28,6 +28,7 @@ import time
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.oauth.abstract import AbstractTokenProvider
 
 NAME = "kafka-python"
 TIMEOUT_S = 60.0
@@ -53,14 +54,32 @@ def fail(msg):
     sys.exit(1)
 
 
+class TokenProvider(AbstractTokenProvider):
+    """A fixed OAUTHBEARER token (a signed JWT)."""
+
+    def __init__(self, token):
+        super().__init__()
+        self._token = token
+
+    def token(self):
+        return self._token
+
+
 def sasl_kwargs():
-    """SASL towards the proxy from KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD.
+    """SASL towards the proxy from KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD
+    (for OAUTHBEARER the token).
 
     kafka-python 2.0 sends SaslHandshake v0 and then raw SASL tokens.
     """
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
     if not mech:
         return {}
+    if mech == "OAUTHBEARER":
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": mech,
+            "sasl_oauth_token_provider": TokenProvider(os.environ["KAFKA_SASL_PASSWORD"]),
+        }
     return {
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": mech,
