@@ -75,6 +75,7 @@ func newDemoCmd() *cobra.Command {
 		sessionLifetime time.Duration
 		reauthFloor     time.Duration
 		localAuth       = config.Default().Auth.Local
+		listenerTLS     = config.Default().Proxy.TLS
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -83,8 +84,9 @@ func newDemoCmd() *cobra.Command {
 			"it, one listener per broker at --listen-ip:--port, --port+1, ... (--port 0: ports the kernel picks).\n" +
 			"Point any Kafka client at the printed bootstrap server. Topic \"demo\" exists; other topics are\n" +
 			"created on first use.\n\n" +
-			"Clients speak plaintext to the proxy; --auth-local-* makes them authenticate to it with SASL as\n" +
-			"`server` does (users from `kafka-proxy users add`). --upstream-security makes the brokers demand TLS,\n" +
+			"Clients speak plaintext to the proxy, or TLS with --proxy-listener-tls-*; --auth-local-* makes them\n" +
+			"authenticate to it with SASL as `server` does (users from `kafka-proxy users add`).\n" +
+			"--upstream-security makes the brokers demand TLS,\n" +
 			"mTLS or SASL from the proxy instead (certificates, keys and tokens go to a temporary directory\n" +
 			"removed on exit); --session-lifetime makes them expire SASL sessions, so the proxy re-authenticates\n" +
 			"(KIP-368) while clients stay connected. On exit the demo prints what the brokers saw to stderr.\n\n" +
@@ -143,6 +145,7 @@ func newDemoCmd() *cobra.Command {
 			cfg.Log.Level = logLevel
 			cfg.Proxy.DrainTimeout = 10 * time.Second
 			cfg.Auth.Local = localAuth
+			cfg.Proxy.TLS = listenerTLS
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -181,6 +184,7 @@ func newDemoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&security, "upstream-security", "plaintext", "How the brokers authenticate the proxy: "+strings.Join(demoModeNames(), ", "))
 	cmd.Flags().DurationVar(&sessionLifetime, "session-lifetime", 0, "SASL modes: the brokers expire sessions after this long (connections.max.reauth.ms), so the proxy re-authenticates (0: sessions never expire)")
 	bindLocalAuthFlags(cmd.Flags(), &localAuth)
+	bindListenerTLSFlags(cmd.Flags(), &listenerTLS)
 	cmd.Flags().DurationVar(&reauthFloor, "kafka-reauth-min-lifetime", time.Second, "Shortest broker session the proxy renews; shorter ones close the connection so the client reconnects (default lowered to half of a shorter --session-lifetime)")
 	return cmd
 }

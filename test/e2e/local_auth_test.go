@@ -13,6 +13,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 )
 
 // TestLocalAuth: every client authenticates to the proxy (--auth-local-*)
@@ -179,4 +181,59 @@ func (s signer) token(t *testing.T, sub, aud string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestLocalAuthOverTLS: SASL_SSL. Every client verifies the proxy's
+// certificate (issued for the listener's address by a test CA), then
+// authenticates with SCRAM-SHA-512 and runs its flow; a wrong password is
+// refused over TLS too.
+func TestLocalAuthOverTLS(t *testing.T) {
+	s := suiteFor(t)
+	root, err := certs.NewRoot("kafka-proxy e2e CA", certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := root.IssueServer("kafka-proxy", []string{s.listenIP}, certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := srv.WriteFiles(s.tmp, "local-auth-tls", certs.PKCS8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := root.WriteCert(s.tmp, "local-auth-tls-ca", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersFile := filepath.Join(s.tmp, "local-auth-tls-users.yaml")
+	if r := s.run(clientCtx(t), "alice-secret\n", s.bin, "users", "add", "--file", usersFile, "--user", "alice"); r.err != nil {
+		t.Fatalf("users add: %s", r)
+	}
+	tg, err := s.startTarget("plaintext", 0, 0, "--proxy-listener-tls-enable",
+		"--proxy-listener-cert-file", files.Cert, "--proxy-listener-key-file", files.Key,
+		"--auth-local-enable", "--auth-local-mechanism", "SCRAM-SHA-512", "--auth-local-users-file", usersFile)
+	if err != nil {
+		t.Fatalf("start demo with a TLS listener and local SASL: %v", err)
+	}
+	defer func() {
+		if err := tg.demo.stop(); err != nil {
+			t.Errorf("demo: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("demo log:\n%s", tg.demo.out.String())
+		}
+	}()
+	tg.caFile = caFile
+	for _, c := range secureClients {
+		t.Run(c.name, func(t *testing.T) {
+			tg.sasl = &clientSASL{"SCRAM-SHA-512", "alice", "alice-secret"}
+			tg.suffix = "-sasl-ssl"
+			c.run(t, s, tg)
+		})
+		t.Run(c.name+"/wrong-password", func(t *testing.T) {
+			tg.sasl = &clientSASL{"SCRAM-SHA-512", "alice", "wrong-password"}
+			tg.suffix = "-sasl-ssl-refused"
+			wrongPassword(t, s, tg, c.name)
+		})
+	}
 }

@@ -70,6 +70,9 @@ type target struct {
 	// runs against one target do not share them.
 	sasl   *clientSASL
 	suffix string
+	// caFile, when set, makes the clients speak TLS to the proxy
+	// (SASL_SSL) and trust this CA.
+	caFile string
 }
 
 // clientSASL is a client's SASL mechanism and credentials (for
@@ -81,25 +84,34 @@ func (tg *target) kcatArgs() []string {
 	if tg.sasl == nil {
 		return nil
 	}
+	args := []string{"-X", "security.protocol=SASL_PLAINTEXT"}
+	if tg.caFile != "" {
+		args = []string{"-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + tg.caFile,
+			"-X", "ssl.endpoint.identification.algorithm=https"}
+	}
 	if tg.sasl.mechanism == "OAUTHBEARER" {
 		// kcat cannot be given a token: librdkafka's only built-in source
 		// is an unsecured JWT (alg "none"), which the proxy must refuse.
-		return []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=OAUTHBEARER",
-			"-X", "enable.sasl.oauthbearer.unsecure.jwt=true", "-X", "sasl.oauthbearer.config=principal=" + tg.sasl.user}
+		return append(args, "-X", "sasl.mechanisms=OAUTHBEARER",
+			"-X", "enable.sasl.oauthbearer.unsecure.jwt=true", "-X", "sasl.oauthbearer.config=principal="+tg.sasl.user)
 	}
-	return []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + tg.sasl.mechanism,
-		"-X", "sasl.username=" + tg.sasl.user, "-X", "sasl.password=" + tg.sasl.password}
+	return append(args, "-X", "sasl.mechanisms="+tg.sasl.mechanism,
+		"-X", "sasl.username="+tg.sasl.user, "-X", "sasl.password="+tg.sasl.password)
 }
 
-// withEnv runs argv with tg.sasl in the environment the client programs
-// read (KAFKA_SASL_*), plus extra variables.
+// withEnv runs argv with tg.sasl and tg.caFile in the environment the
+// client programs read (KAFKA_SASL_*, KAFKA_SSL_CA_FILE), plus extra
+// variables.
 func (tg *target) withEnv(argv []string, extra ...string) []string {
-	if tg.sasl == nil && len(extra) == 0 {
+	if tg.sasl == nil && tg.caFile == "" && len(extra) == 0 {
 		return argv
 	}
 	env := []string{"env"}
 	if tg.sasl != nil {
 		env = append(env, "KAFKA_SASL_MECHANISM="+tg.sasl.mechanism, "KAFKA_SASL_USERNAME="+tg.sasl.user, "KAFKA_SASL_PASSWORD="+tg.sasl.password)
+	}
+	if tg.caFile != "" {
+		env = append(env, "KAFKA_SSL_CA_FILE="+tg.caFile)
 	}
 	return append(append(env, extra...), argv...)
 }

@@ -18,7 +18,7 @@ installs the module for the system interpreter only.
 
 SASL towards the proxy (its --auth-local-*) comes from the environment:
 KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (for
-OAUTHBEARER the token). With
+OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL. With
 KAFKA_EXPECT_AUTH_FAILURE=1 the client only tries to produce one record and
 exits 0 if librdkafka reported an authentication error, and nothing arrived.
 """
@@ -42,17 +42,22 @@ def sasl_conf():
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
     if not mech:
         return {}
+    conf = {"security.protocol": "SASL_PLAINTEXT"}
+    ca = os.environ.get("KAFKA_SSL_CA_FILE")
+    if ca:
+        conf = {"security.protocol": "SASL_SSL", "ssl.ca.location": ca,
+                "ssl.endpoint.identification.algorithm": "https"}
     if mech == "OAUTHBEARER":
         # The token (a signed JWT) comes in KAFKA_SASL_PASSWORD; librdkafka
         # asks for it through oauth_cb, served from poll() and flush().
         token = os.environ["KAFKA_SASL_PASSWORD"]
         return {
-            "security.protocol": "SASL_PLAINTEXT",
+            **conf,
             "sasl.mechanisms": mech,
             "oauth_cb": lambda _config: (token, time.time() + 3600),
         }
     return {
-        "security.protocol": "SASL_PLAINTEXT",
+        **conf,
         "sasl.mechanisms": mech,
         "sasl.username": os.environ["KAFKA_SASL_USERNAME"],
         "sasl.password": os.environ["KAFKA_SASL_PASSWORD"],

@@ -67,21 +67,25 @@ class TokenProvider(AbstractTokenProvider):
 
 def sasl_kwargs():
     """SASL towards the proxy from KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD
-    (for OAUTHBEARER the token).
+    (for OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL.
 
     kafka-python 2.0 sends SaslHandshake v0 and then raw SASL tokens.
     """
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
     if not mech:
         return {}
+    conf = {"security_protocol": "SASL_PLAINTEXT"}
+    ca = os.environ.get("KAFKA_SSL_CA_FILE")
+    if ca:
+        conf = {"security_protocol": "SASL_SSL", "ssl_cafile": ca, "ssl_check_hostname": True}
     if mech == "OAUTHBEARER":
         return {
-            "security_protocol": "SASL_PLAINTEXT",
+            **conf,
             "sasl_mechanism": mech,
             "sasl_oauth_token_provider": TokenProvider(os.environ["KAFKA_SASL_PASSWORD"]),
         }
     return {
-        "security_protocol": "SASL_PLAINTEXT",
+        **conf,
         "sasl_mechanism": mech,
         "sasl_plain_username": os.environ["KAFKA_SASL_USERNAME"],
         "sasl_plain_password": os.environ["KAFKA_SASL_PASSWORD"],
