@@ -174,13 +174,23 @@ def main():
     produced_at = time.monotonic()
 
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=True,
         **sasl_kwargs(),
     )
+    # Subscribed at construction, kafka-python may join the group before
+    # its metadata has the topic, and its range assignor then warns "No
+    # partition metadata" and assigns nothing until the next rebalance.
+    # Learn the topic's partitions (a Metadata request through the proxy)
+    # first, so the join assigns them.
+    metadata_deadline = time.monotonic() + 10
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > metadata_deadline:
+            fail(f"no partition metadata for {topic} after 10s")
+        time.sleep(0.1)
+    consumer.subscribe([topic])
     seen = set()
     bad = []
     linger_until = None
