@@ -40,11 +40,6 @@ func decodeRequest(b []byte, key, version int16) (kmsg.Request, error) {
 	if err := errors.Join(err, r.Complete()); err != nil {
 		return nil, fmt.Errorf("%s v%d request header: %w", kmsg.NameForKey(key), version, err)
 	}
-	if req.IsFlexible() {
-		if err := checkBodyTags(key, version, r.Src); err != nil {
-			return nil, fmt.Errorf("%s v%d request: %w", kmsg.NameForKey(key), version, err)
-		}
-	}
 	if err := readFrom(req, r.Src); err != nil {
 		return nil, fmt.Errorf("decode %s v%d request: %w", kmsg.NameForKey(key), version, err)
 	}
