@@ -42,6 +42,11 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	bindUpstreamFlags(fs, k)
 	bindListenerTLSFlags(fs, &px.TLS)
 	bindLocalAuthFlags(fs, &cfg.Auth.Local)
+	a := &cfg.ACL
+	fs.StringArrayVar(&a.Files, "acl-file", a.Files, "ACL rules: a `FILE` or directory of *.yaml files holding Strimzi KafkaUser manifests or plain rule lists (repeatable); changes apply without a restart")
+	fs.StringVar(&a.SuperUsers, "acl-super-users", a.SuperUsers, "Principals allowed everything, as Kafka's super.users: 'User:admin;User:ops'")
+	fs.BoolVar(&a.AllowEveryoneIfNoACLFound, "acl-allow-everyone-if-no-acl-found", a.AllowEveryoneIfNoACLFound, "Allow a resource no ACL names to everyone, as Kafka's allow.everyone.if.no.acl.found")
+	fs.DurationVar(&a.Refresh, "acl-refresh", a.Refresh, "How often the ACL files are checked for changes (SIGHUP reloads them at once; 0: only on SIGHUP)")
 
 	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")
 	fs.StringVar(&cfg.HTTP.ListenAddress, "http-listen-address", cfg.HTTP.ListenAddress, "Address that kafka-proxy's HTTP endpoints listen on")

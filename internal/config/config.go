@@ -22,6 +22,7 @@ type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	Kafka Kafka `yaml:"kafka"`
 	Auth  Auth  `yaml:"auth"`
+	ACL   ACL   `yaml:"acl"`
 	HTTP  HTTP  `yaml:"http"`
 	Log   Log   `yaml:"log"`
 	Debug Debug `yaml:"debug"`
@@ -143,6 +144,7 @@ func Default() Config {
 			JWT:    LocalJWT{PrincipalClaim: "sub", ClockSkew: 30 * time.Second, JWKSRefresh: time.Hour},
 			LDAP:   LocalLDAP{UserAttr: "uid", StartTLS: true},
 			Plugin: LocalPlugin{Timeout: 10 * time.Second, LogLevel: "trace"}}},
+		ACL: ACL{Refresh: 10 * time.Second},
 		HTTP: HTTP{
 			ListenAddress: "0.0.0.0:9080",
 			HealthPath:    "/health",

@@ -43,6 +43,7 @@ func (c *Config) Validate() error {
 	c.validateUpstream(&p)
 	c.validateListenerTLS(&p)
 	c.validateLocalAuth(&p)
+	c.validateACL(&p)
 	if len(p) == 0 {
 		return nil
 	}

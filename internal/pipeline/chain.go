@@ -187,8 +187,8 @@ func (c *Chain) Streamer(r Route) StreamingStage {
 	return c.stages[r.streamer].(StreamingStage)
 }
 
-// OnResponse decodes a response body once for r's response stages, runs
-// them in order, and returns the body to send: body itself if nothing
+// OnResponse decodes a response body once for the exchange's After
+// function and r's response stages, runs them in order, and returns the body to send: body itself if nothing
 // changed, else a new encoding.
 func (c *Chain) OnResponse(r Route, ex *Exchange, body []byte) ([]byte, bool, error) {
 	resp, err := DecodeResponse(ex.Key, ex.Version, body)
@@ -206,10 +206,15 @@ func (c *Chain) OnResponse(r Route, ex *Exchange, body []byte) ([]byte, bool, er
 	return resp.AppendTo(make([]byte, 0, len(body)+64)), true, nil
 }
 
-// RunResponse runs r's response stages in order on a decoded response
-// and reports whether any changed it.
+// RunResponse runs the exchange's After function, then r's response
+// stages in order, on a decoded response and reports whether any changed
+// it.
 func (c *Chain) RunResponse(r Route, ex *Exchange, resp kmsg.Response) (bool, error) {
 	changed := false
+	if ex.after != nil {
+		ex.after(resp)
+		changed = true
+	}
 	for m := r.resp; m != 0; m &= m - 1 {
 		s := c.stages[bits.TrailingZeros64(m)].(ResponseStage)
 		ch, err := s.OnResponse(ex, resp)

@@ -119,7 +119,14 @@ type Exchange struct {
 	frame    []byte // the whole request frame, size included, when a stage wants the body
 	req      kmsg.Request
 	replaced bool
+	after    AfterResponse
 }
+
+// AfterResponse completes the broker's response to one request before the
+// response stages see it: a stage that forwarded only part of a request
+// (Replace) puts back the answers it gave itself, or takes out what the
+// client may not see.
+type AfterResponse func(resp kmsg.Response)
 
 // NewExchange is an exchange for a request with this header. frame is the
 // whole request frame (size prefix included) or nil when no stage reads
@@ -150,6 +157,15 @@ func (e *Exchange) Request() (kmsg.Request, error) {
 func (e *Exchange) Replace(req kmsg.Request) {
 	e.req, e.replaced = req, true
 }
+
+// After asks for fn to run on the broker's response to this request. The
+// response is then decoded (and re-encoded) even if no response stage
+// wants its key. A later call replaces an earlier one.
+func (e *Exchange) After(fn AfterResponse) { e.after = fn }
+
+// AfterFunc is what After registered, nil if nothing; the session keeps
+// it with the request in flight.
+func (e *Exchange) AfterFunc() AfterResponse { return e.after }
 
 // Frame is the request frame to forward: the client's bytes, or the
 // re-encoded request after Replace. nil means the request was not read

@@ -1,6 +1,10 @@
 package proxy
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+)
 
 // inflight is one request awaiting its response, in the order sent.
 type inflight struct {
@@ -10,6 +14,9 @@ type inflight struct {
 	// local, if set, is a complete response frame built by the proxy that
 	// takes this request's place in the response order.
 	local []byte
+	// after, if set, completes the broker's response before the response
+	// stages (a request a stage forwarded only part of).
+	after pipeline.AfterResponse
 	// reply, if set, receives the response instead of the client: the
 	// request was the proxy's own (re-authentication).
 	reply chan<- reply

@@ -70,11 +70,11 @@ func (s *Session) relayResponse(e inflight) error {
 	var route pipeline.Route
 	if e.reply == nil {
 		route = s.opts.Stages.Route(e.key, e.version)
-		if st := s.opts.Stages.Streamer(route); st != nil {
+		if st := s.opts.Stages.Streamer(route); st != nil && e.after == nil {
 			return s.relayStreamed(st, e, total)
 		}
 	}
-	if e.reply == nil && !route.Response() {
+	if e.reply == nil && !route.Response() && e.after == nil {
 		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers, s.extendReadFn); err != nil {
 			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
 		}

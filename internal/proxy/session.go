@@ -330,10 +330,11 @@ func (s *Session) pumpRequests() error {
 		}
 		h := wire.ParseRequestHeader(head[4:])
 		total := 4 + size
-		var frame []byte // the whole request, when a stage read or replaced it
+		var frame []byte                 // the whole request, when a stage read or replaced it
+		var after pipeline.AfterResponse // what a stage wants done to the response
 		if route := s.opts.Stages.Route(h.Key, h.Version); route.Request() {
 			var local []byte
-			if frame, local, err = s.runRequestStages(route, h, total); err != nil {
+			if frame, local, after, err = s.runRequestStages(route, h, total); err != nil {
 				return err
 			}
 			if local != nil {
@@ -379,7 +380,7 @@ func (s *Session) pumpRequests() error {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at
 			// the front, so the order of the two does not matter.
-			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version})
+			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after})
 		}
 		s.writeMu.Unlock()
 		if err != nil {

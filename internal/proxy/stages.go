@@ -14,37 +14,39 @@ import (
 // request in its place (the request consumed, nothing forwarded), or an
 // error, which closes the connection. A stage that answers and closes
 // ends the session (see end): the answer and every earlier response are
-// delivered, nothing after it is read.
-func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, total int) (frame, local []byte, err error) {
+// delivered, nothing after it is read. after is what a stage wants run on
+// the broker's response.
+func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, total int) (frame, local []byte, after pipeline.AfterResponse, err error) {
 	if route.RequestBody() {
 		// Bounded by MaxFrameSize, checked before this.
 		frame = make([]byte, total)
 		if _, err := io.ReadFull(s.clientR, frame); err != nil {
-			return nil, nil, fmt.Errorf("read request: %w", err)
+			return nil, nil, nil, fmt.Errorf("read request: %w", err)
 		}
 	}
 	ex := pipeline.NewExchange(s.peer, h.Key, h.Version, h.CorrelationID, frame)
 	v := s.opts.Stages.OnRequest(route, ex)
 	switch v.Action {
 	case pipeline.Close:
-		return nil, nil, v.Err
+		return nil, nil, nil, v.Err
 	case pipeline.Answer, pipeline.AnswerClose:
 		if v.Action == pipeline.AnswerClose {
 			s.end(v.Err)
 		}
 		if frame == nil {
 			if _, err := s.clientR.Discard(total); err != nil {
-				return nil, nil, fmt.Errorf("read request: %w", err)
+				return nil, nil, nil, fmt.Errorf("read request: %w", err)
 			}
 		}
-		return nil, pipeline.AppendResponse(nil, v.Response, h.CorrelationID), nil
+		return nil, pipeline.AppendResponse(nil, v.Response, h.CorrelationID), nil, nil
 	}
-	return ex.Frame(), nil, nil
+	return ex.Frame(), nil, ex.AfterFunc(), nil
 }
 
 // runResponseStages runs the response stages that route names on one
 // response body and returns the body to send.
 func (s *Session) runResponseStages(route pipeline.Route, e inflight, body []byte) ([]byte, bool, error) {
 	ex := pipeline.NewExchange(s.peer, e.key, e.version, e.corr, nil)
+	ex.After(e.after)
 	return s.opts.Stages.OnResponse(route, ex, body)
 }

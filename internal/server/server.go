@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/acl"
 	"github.com/kafka-proxy/kafka-proxy/internal/clientauth"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
@@ -47,6 +48,10 @@ type Server struct {
 	// localAuth, when set, authenticates each client after the dial and
 	// before its session (--auth-local-enable).
 	localAuth *clientauth.Gate
+	// acls, when set, holds the rules of the acls stage; watchDone
+	// closes when its reload loop (file watch and SIGHUP) ended.
+	acls      *acl.Store
+	watchDone chan struct{}
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
 	cancel context.CancelFunc
@@ -110,6 +115,13 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial = func() { closeDial(); s.localAuth.Close() } // stops a plugin process
 		stages = append(stages, s.localAuth.Stage(log))
 	}
+	if cfg.ACL.Enabled() {
+		if s.acls, err = openACLs(cfg.ACL, log); err != nil {
+			s.closeDial()
+			return nil, err
+		}
+		stages = append(stages, policy.ACLs(s.acls, log))
+	}
 	chain, err := pipeline.NewChain(append(stages,
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),
 		rewrite.Versions(),
@@ -152,6 +164,10 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listen %s for broker %s: %w", m.Listen, m.Upstream, err)
 		}
 		s.topo.Bound(m, addr)
+	}
+	if s.acls != nil {
+		s.watchDone = make(chan struct{})
+		go func() { defer close(s.watchDone); watchACLs(s.ctx, s.acls, s.cfg.ACL.Refresh) }()
 	}
 	return nil
 }
@@ -368,6 +384,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.opts.BrokerWatch.Close() // every session is done
+	if s.watchDone != nil {
+		<-s.watchDone // s.cancel ended it
+	}
 	s.closeDial()
 	return err
 }

@@ -1,0 +1,42 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// ACL is per-principal authorization on the proxy (--acl-*), with the
+// semantics of Kafka's StandardAuthorizer.
+type ACL struct {
+	// Files are rule files or directories of *.yaml rule files: Strimzi
+	// KafkaUser manifests or plain rule lists. None: no ACLs.
+	Files []string `yaml:"files"`
+	// SuperUsers is Kafka's super.users: "User:admin;User:ops".
+	SuperUsers string `yaml:"superUsers"`
+	// AllowEveryoneIfNoACLFound is Kafka's allow.everyone.if.no.acl.found.
+	AllowEveryoneIfNoACLFound bool `yaml:"allowEveryoneIfNoAclFound"`
+	// Refresh is how often the files are checked for changes (SIGHUP
+	// reloads them at once); zero: only on SIGHUP.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// Enabled reports whether any rule source is configured.
+func (a ACL) Enabled() bool { return len(a.Files) > 0 }
+
+func (c *Config) validateACL(p *Problems) {
+	a := c.ACL
+	if !a.Enabled() {
+		if a.SuperUsers != "" || a.AllowEveryoneIfNoACLFound {
+			p.add("acl.files", "super users or allow-everyone are set, but no rule file: nothing would be authorized (add --acl-file)")
+		}
+		return
+	}
+	for _, s := range strings.Split(a.SuperUsers, ";") {
+		if s = strings.TrimSpace(s); s != "" && (!strings.HasPrefix(s, "User:") || s == "User:") {
+			p.add("acl.superUsers", "%q: expected User:<name>, separated by semicolons", s)
+		}
+	}
+	if a.Refresh < 0 {
+		p.add("acl.refresh", "must not be negative")
+	}
+}

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/acl"
+	"github.com/kafka-proxy/kafka-proxy/internal/config"
+)
+
+// openACLs loads the rule files of the acls stage.
+func openACLs(cfg config.ACL, log *slog.Logger) (*acl.Store, error) {
+	super, err := acl.ParsePrincipals(cfg.SuperUsers)
+	if err != nil {
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	st, err := acl.Open(acl.Config{Paths: cfg.Files, SuperUsers: super, AllowEveryoneIfNoACLFound: cfg.AllowEveryoneIfNoACLFound}, log)
+	if err != nil {
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	log.Info("acl rules loaded", "rules", st.Authorizer().Rules(), "super_users", len(super))
+	return st, nil
+}
+
+// watchACLs reloads the rules when their files change (every refresh, if
+// set) and at once on SIGHUP, until ctx ends.
+func watchACLs(ctx context.Context, st *acl.Store, refresh time.Duration) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if refresh > 0 {
+		done := make(chan struct{})
+		go func() { defer close(done); st.Watch(ctx, refresh) }()
+		defer func() { <-done }()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = st.Reload() // a failure is logged; the rules in force stay
+		}
+	}
+}
