@@ -35,10 +35,15 @@ func (c *check) metadata(ex *pipeline.Exchange, r *kmsg.MetadataRequest) pipelin
 		}
 		r.Topics = yes
 		if len(yes) == 0 {
-			// Nothing left to ask: an empty list would mean every topic.
-			resp := respond[*kmsg.MetadataResponse](r)
-			resp.Topics = c.metadataDenials(nil, no)
-			return pipeline.Reply(resp)
+			if r.Version == 0 {
+				// v0 cannot ask for no topics (empty means every one).
+				resp := respond[*kmsg.MetadataResponse](r)
+				resp.Topics = c.metadataDenials(nil, no)
+				return pipeline.Reply(resp)
+			}
+			// Ask for none (an empty list, not null): the broker still
+			// answers with its brokers, cluster id and controller.
+			r.Topics = []kmsg.MetadataRequestTopic{}
 		}
 		if len(no) > 0 || len(noCreate) > 0 {
 			ex.Replace(r)

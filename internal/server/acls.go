@@ -27,11 +27,16 @@ func openACLs(cfg config.ACL, log *slog.Logger) (*acl.Store, error) {
 	return st, nil
 }
 
-// watchACLs reloads the rules when their files change (every refresh, if
-// set) and at once on SIGHUP, until ctx ends.
-func watchACLs(ctx context.Context, st *acl.Store, refresh time.Duration) {
+// hangups is a channel that receives SIGHUP from now on.
+func hangups() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// watchACLs reloads the rules when their files change (every refresh, if
+// set) and at once on a hangup, until ctx ends.
+func watchACLs(ctx context.Context, st *acl.Store, refresh time.Duration, hup chan os.Signal) {
 	defer signal.Stop(hup)
 	if refresh > 0 {
 		done := make(chan struct{})

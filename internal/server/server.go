@@ -167,7 +167,8 @@ func (s *Server) Start() error {
 	}
 	if s.acls != nil {
 		s.watchDone = make(chan struct{})
-		go func() { defer close(s.watchDone); watchACLs(s.ctx, s.acls, s.cfg.ACL.Refresh) }()
+		hup := hangups() // before Start returns: a SIGHUP from now on reloads
+		go func() { defer close(s.watchDone); watchACLs(s.ctx, s.acls, s.cfg.ACL.Refresh, hup) }()
 	}
 	return nil
 }
