@@ -160,7 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Var(&proxyFlags, "proxy-flag", "extra `kafka-proxy server` argument, repeatable (e.g. --proxy-flag=--debug-enable); the report names them")
 	js := fs.String("json", "", "also write the raw per-round results as JSON to this file")
 	phases := fs.String("phases", "", "development: comma-separated subset of produce,consume,latency,idle,hold (targets need all)")
-	variants := fs.String("variants", "", "development: comma-separated subset of direct,forward,proxy (targets need all)")
+	variants := fs.String("variants", "", "development: comma-separated subset of direct,forward,proxy,proxy-acl (targets need all)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -233,7 +233,7 @@ func (c Config) validate() error {
 		}
 	}
 	for _, v := range c.Variants {
-		if !slices.Contains([]string{direct, forward, proxied}, v) {
+		if !slices.Contains([]string{direct, forward, proxied, aclProxied}, v) {
 			return fmt.Errorf("--variants: unknown variant %q", v)
 		}
 	}

@@ -20,6 +20,10 @@ const (
 	targetP99Extra     = 100 * time.Microsecond
 	targetIdleConnByte = 16 << 10
 	targetHoldConns    = 10000
+	// Issue 9: with ACLs on, CPU per GB stays within these of the same
+	// proxy without ACLs and of the raw forwarder.
+	targetACLvsProxy   = 1.15
+	targetACLvsForward = 1.25
 )
 
 // median of the finite values; NaN if there are none.
@@ -149,6 +153,20 @@ func (r *Results) Checks() []check {
 	}
 	cpuCheck("produce", func(rd Round) map[string]Throughput { return rd.Produce })
 	cpuCheck("consume", func(rd Round) map[string]Throughput { return rd.Consume })
+	aclCheck := func(what string, m func(Round) map[string]Throughput, base string, target float64) {
+		q := median(r.perRound(func(rd Round) float64 {
+			return ratio(cpuGB(m(rd), aclProxied, middleCPU), cpuGB(m(rd), base, middleCPU))
+		}))
+		out = append(out, check{name: "proxy+acl CPU/GB ÷ " + name(base) + " CPU/GB, " + what, measured: fmt.Sprintf("%.2f×", q),
+			target: fmt.Sprintf("≤ %.2f×", target), pass: q <= target, known: !math.IsNaN(q)})
+	}
+	for _, ph := range []struct {
+		what string
+		m    func(Round) map[string]Throughput
+	}{{"produce", func(rd Round) map[string]Throughput { return rd.Produce }}, {"consume", func(rd Round) map[string]Throughput { return rd.Consume }}} {
+		aclCheck(ph.what, ph.m, proxied, targetACLvsProxy)
+		aclCheck(ph.what, ph.m, forward, targetACLvsForward)
+	}
 	tputCheck := func(what string, m func(Round) map[string]Throughput) {
 		q := median(r.perRound(func(rd Round) float64 { return ratio(tput(m(rd), proxied), tput(m(rd), direct)) }))
 		out = append(out, check{name: "proxy MB/s ÷ direct MB/s, " + what, measured: fmt.Sprintf("%.3f×", q),
@@ -205,10 +223,10 @@ func (r *Results) WriteReport(w io.Writer) {
 	fmt.Fprintf(w, "values: median over rounds [min–max]; MB = 10^6 bytes of record values, GB = 10^9\n\n")
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "metric\tdirect\tforwarder\tkafka-proxy\t\n")
+	fmt.Fprintf(tw, "metric\tdirect\tforwarder\tkafka-proxy\twith ACLs\t\n")
 	row := func(name string, prec int, f func(Round, string) float64) {
 		fmt.Fprintf(tw, "%s\t", name)
-		for _, v := range []string{direct, forward, proxied} {
+		for _, v := range []string{direct, forward, proxied, aclProxied} {
 			fmt.Fprintf(tw, "%s\t", r.stat(func(rd Round) float64 { return f(rd, v) }).format(prec))
 		}
 		fmt.Fprintln(tw)
@@ -240,8 +258,11 @@ func (r *Results) WriteReport(w io.Writer) {
 		cpu := median(r.perRound(func(rd Round) float64 {
 			return ratio(cpuGB(x.m(rd), proxied, middleCPU), cpuGB(x.m(rd), forward, middleCPU))
 		}))
-		fmt.Fprintf(tw, "  %s\tforwarder/direct MB/s %.3f\tproxy/direct MB/s %.3f\tproxy/forwarder MB/s %.3f\tproxy/forwarder CPU/GB %.2f\n",
-			x.name, fwdT, pxT, pxF, cpu)
+		aclCPU := median(r.perRound(func(rd Round) float64 {
+			return ratio(cpuGB(x.m(rd), aclProxied, middleCPU), cpuGB(x.m(rd), proxied, middleCPU))
+		}))
+		fmt.Fprintf(tw, "  %s\tforwarder/direct MB/s %.3f\tproxy/direct MB/s %.3f\tproxy/forwarder MB/s %.3f\tproxy/forwarder CPU/GB %.2f\tproxy+acl/proxy CPU/GB %.2f\n",
+			x.name, fwdT, pxT, pxF, cpu, aclCPU)
 	}
 	_ = tw.Flush()
 	// When client, cluster and middle saturate the machine's cores, MB/s
@@ -261,9 +282,9 @@ func (r *Results) WriteReport(w io.Writer) {
 				return ratio(total(direct), total(v))
 			}))
 		}
-		fmt.Fprintf(w, "    %s  forwarder %.3f  proxy %.3f\n", x.name, ceiling(forward), ceiling(proxied))
+		fmt.Fprintf(w, "    %s  forwarder %.3f  proxy %.3f  proxy+acl %.3f\n", x.name, ceiling(forward), ceiling(proxied), ceiling(aclProxied))
 	}
-	for _, v := range []string{forward, proxied} {
+	for _, v := range []string{forward, proxied, aclProxied} {
 		d := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p99) - lat(rd.Latency, direct, p99) }))
 		d50 := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p50) - lat(rd.Latency, direct, p50) }))
 		fmt.Fprintf(w, "  %-9s p50 %+.0f µs, p99 %+.0f µs over direct\n", name(v), d50, d)
@@ -297,6 +318,9 @@ func name(v string) string {
 	}
 	if v == proxied {
 		return "proxy"
+	}
+	if v == aclProxied {
+		return "proxy+acl"
 	}
 	return v
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,10 +16,25 @@ var selfPID = os.Getpid()
 
 // Variant names, in their report order.
 const (
-	direct  = "direct"
-	forward = "forward"
-	proxied = "proxy"
+	direct     = "direct"
+	forward    = "forward"
+	proxied    = "proxy"
+	aclProxied = "proxy-acl" // kafka-proxy with ACLs checked on every request
 )
+
+// benchACLs lets the bench's anonymous clients do everything they do,
+// through the ACL stage: every request is decoded and checked.
+const benchACLs = `acls:
+  - principal: User:ANONYMOUS
+    resource: {type: topic, name: "*"}
+    operation: All
+  - principal: User:ANONYMOUS
+    resource: {type: group, name: "*"}
+    operation: All
+  - principal: User:ANONYMOUS
+    resource: {type: cluster}
+    operations: [IdempotentWrite, Describe]
+`
 
 // variant is one way for the client to reach the cluster.
 type variant struct {
@@ -102,13 +119,23 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return nil, err
 	}
 	defer px.stop()
-	logf("cluster pid %d %v; forwarder pid %d %v; kafka-proxy pid %d %v",
-		cluster.pid(), brokers, fwd.pid(), fwd.addrs, px.pid(), px.addrs)
+	aclFile := filepath.Join(tmp, "acls.yaml")
+	if err := os.WriteFile(aclFile, []byte(benchACLs), 0o600); err != nil {
+		return nil, err
+	}
+	pxa, err := startProxy(bin, brokers, append(slices.Clone(cfg.ProxyFlags), "--acl-file", aclFile))
+	if err != nil {
+		return nil, err
+	}
+	defer pxa.stop()
+	logf("cluster pid %d %v; forwarder pid %d %v; kafka-proxy pid %d %v; kafka-proxy with ACLs pid %d %v",
+		cluster.pid(), brokers, fwd.pid(), fwd.addrs, px.pid(), px.addrs, pxa.pid(), pxa.addrs)
 
 	variants := []*variant{
 		{name: direct, seed: brokers[0], allowed: brokers},
 		{name: forward, seed: fwd.addrs[0], middle: fwd, advertise: fwd.addrs, allowed: fwd.addrs},
 		{name: proxied, seed: px.addrs[0], middle: px, allowed: px.addrs},
+		{name: aclProxied, seed: pxa.addrs[0], middle: pxa, allowed: pxa.addrs},
 	}
 	use := func(v *variant) error {
 		if v.advertise == nil {

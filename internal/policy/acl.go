@@ -232,15 +232,3 @@ func keep[T any](s []T, ok func(*T) bool) []T {
 	}
 	return out
 }
-
-// split divides s into the elements ok accepts and the rest, in order.
-func split[T any](s []T, ok func(*T) bool) (yes, no []T) {
-	for i := range s {
-		if ok(&s[i]) {
-			yes = append(yes, s[i])
-		} else {
-			no = append(no, s[i])
-		}
-	}
-	return yes, no
-}
