@@ -28,6 +28,11 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&px.RequestBufferSize, "proxy-request-buffer-size", px.RequestBufferSize, "Request header buffer size per connection")
 	fs.IntVar(&px.ResponseBufferSize, "proxy-response-buffer-size", px.ResponseBufferSize, "Response header buffer size per connection")
 	fs.IntVar(&px.MaxFrameSize, "proxy-max-frame-size", px.MaxFrameSize, "Largest request or response frame accepted, in bytes; a larger size prefix closes the connection")
+	ad := &px.Admission
+	fs.StringSliceVar(&ad.AllowCIDRs, "proxy-listener-allow-cidr", ad.AllowCIDRs, "Serve only clients in these CIDRs (IPv4 or IPv6, comma separated; repeatable); others are refused at accept")
+	fs.StringSliceVar(&ad.DenyCIDRs, "proxy-listener-deny-cidr", ad.DenyCIDRs, "Refuse clients in these CIDRs at accept (comma separated; repeatable; deny wins over allow)")
+	fs.IntVar(&ad.MaxConnections, "proxy-listener-max-connections", ad.MaxConnections, "Most client connections open at once, over all listeners (0: no limit); more are refused at accept")
+	fs.IntVar(&ad.MaxConnectionsPerIP, "proxy-listener-max-connections-per-ip", ad.MaxConnectionsPerIP, "Most client connections open at once from one address (0: no limit)")
 	fs.DurationVar(&px.DrainTimeout, "shutdown-drain-timeout", px.DrainTimeout, "On SIGTERM/SIGINT, how long in-flight requests may take to finish")
 
 	fs.StringVar(&k.ClientID, "kafka-client-id", k.ClientID, "Client id the proxy uses for its own requests to brokers")

@@ -57,6 +57,8 @@ type Proxy struct {
 	MaxFrameSize int `yaml:"maxFrameSize"`
 	// TLS secures the client-facing listeners.
 	TLS ListenerTLS `yaml:"tls"`
+	// Admission refuses connections by address and count.
+	Admission Admission `yaml:"admission"`
 	// DrainTimeout bounds how long shutdown waits for in-flight requests.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
 }

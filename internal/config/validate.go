@@ -44,6 +44,7 @@ func (c *Config) Validate() error {
 	c.validateListenerTLS(&p)
 	c.validateLocalAuth(&p)
 	c.validateACL(&p)
+	c.validateAdmission(&p)
 	if len(p) == 0 {
 		return nil
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	respBytes   *prometheus.CounterVec
 	auth        *prometheus.CounterVec
 	clientAuth  *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
 
 	mu      sync.Mutex
 	brokers map[string]*Broker
@@ -48,9 +49,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		clientAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxy_client_auth_total", Help: "Client SASL authentications at the proxy's listeners (--auth-local-enable), by listener, mechanism and result (success, failure, reauthenticated).",
 		}, []string{"listener", "mechanism", "result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_connections_rejected_total", Help: "Client connections refused at accept, by listener and reason (ip-denied, ip-not-allowed, max-connections, max-connections-per-ip).",
+		}, []string{"listener", "reason"}),
 		brokers: map[string]*Broker{},
 	}
-	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth)
+	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth, m.rejected)
 	return m
 }
 
@@ -92,6 +96,11 @@ func (m *Metrics) Reauthenticated(broker, mech string) {
 // ClientAuth implements clientauth.Hooks.
 func (m *Metrics) ClientAuth(listener, mech, result string) {
 	m.clientAuth.WithLabelValues(listener, mech, result).Inc()
+}
+
+// Rejected implements connfilter.Hooks.
+func (m *Metrics) Rejected(listener, reason string) {
+	m.rejected.WithLabelValues(listener, reason).Inc()
 }
 
 // Broker is the per-broker view; it implements proxy.Metrics.

@@ -40,6 +40,28 @@ type Client struct {
 	// SASL is the client's SASL session when the listener terminates SASL
 	// (--auth-local-enable), nil otherwise.
 	SASL *auth.Server
+
+	ended func() // what OnEnd registered, in reverse order
+}
+
+// OnEnd registers fn to run once the connection has ended (a step that
+// took a connection slot gives it back). The connection itself is left
+// unwrapped, so that the session can still splice between sockets.
+func (c *Client) OnEnd(fn func()) {
+	if prev := c.ended; prev != nil {
+		c.ended = func() { fn(); prev() }
+		return
+	}
+	c.ended = fn
+}
+
+// End runs what OnEnd registered; the server calls it once, when the
+// connection is closed.
+func (c *Client) End() {
+	if fn := c.ended; fn != nil {
+		c.ended = nil
+		fn()
+	}
 }
 
 // NewClient starts a Client for a connection accepted on a listener that

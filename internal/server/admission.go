@@ -4,18 +4,36 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/certsubject"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/connfilter"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
 )
 
 // admissionSteps lists the steps the server runs on every accepted
 // connection, in order; listenTLS is nil for plaintext listeners.
-func admissionSteps(px config.Proxy, listenTLS *tls.Config) ([]pipeline.Step, error) {
-	steps := []pipeline.Step{socketOptions(px)}
+func admissionSteps(px config.Proxy, listenTLS *tls.Config, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
+	var steps []pipeline.Step
+	ad := px.Admission
+	if len(ad.AllowCIDRs)+len(ad.DenyCIDRs) > 0 {
+		allow, err := connfilter.ParseCIDRs(ad.AllowCIDRs)
+		if err != nil {
+			return nil, err
+		}
+		deny, err := connfilter.ParseCIDRs(ad.DenyCIDRs)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, connfilter.NewFilter(allow, deny, hooks, log).Step())
+	}
+	if ad.MaxConnections > 0 || ad.MaxConnectionsPerIP > 0 {
+		steps = append(steps, connfilter.NewLimits(ad.MaxConnections, ad.MaxConnectionsPerIP, hooks, log).Step())
+	}
+	steps = append(steps, socketOptions(px))
 	if listenTLS == nil {
 		return steps, nil
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/acl"
 	"github.com/kafka-proxy/kafka-proxy/internal/clientauth"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/connfilter"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/policy"
@@ -101,7 +102,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
-	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS); err != nil {
+	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, m, log); err != nil {
 		s.closeDial()
 		return nil, err
 	}
@@ -245,8 +246,17 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		}
 	}()
 	c := pipeline.NewClient(conn, l.upstream)
+	defer func() {
+		if !handedOff {
+			c.End()
+		}
+	}()
 	if err := pipeline.Admit(s.ctx, s.admission, c); err != nil {
-		log.Warn("connection closed", "reason", err.Error())
+		level := slog.LevelWarn
+		if errors.Is(err, connfilter.ErrRefused) {
+			level = slog.LevelDebug // counted, and summarised by the filter
+		}
+		log.Log(context.Background(), level, "connection closed", "reason", err.Error())
 		_ = c.Conn.Close()
 		return
 	}
@@ -284,7 +294,7 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 	// the dial and handshakes, and an idle session should not keep that.
 	handedOff = true
 	s.wg.Add(1)
-	go s.run(sess, bm, log, start)
+	go s.run(sess, c, bm, log, start)
 }
 
 // brokerVersions answers a client's ApiVersions before it authenticated:
@@ -310,9 +320,10 @@ func (s *Server) brokerVersions(c *pipeline.Client, up *upstream.Conn) clientaut
 }
 
 // run relays one session until it ends and logs why, once.
-func (s *Server) run(sess *proxy.Session, bm *metrics.Broker, log *slog.Logger, start time.Time) {
+func (s *Server) run(sess *proxy.Session, c *pipeline.Client, bm *metrics.Broker, log *slog.Logger, start time.Time) {
 	defer s.wg.Done()
 	defer bm.Closed()
+	defer c.End()
 	err := sess.Run()
 	s.untrack(sess)
 	if err != nil {
