@@ -3,7 +3,8 @@
 #   kcat, python3-confluent-kafka (librdkafka), python3-kafka (kafka-python),
 #   iproute2 (ip netns) from Debian, and kafkajs from npm into test/e2e/node_modules;
 #   and slapd (OpenLDAP), which the LDAP verifier's tests start on loopback with a
-#   configuration of their own (the package's own server is not used).
+#   configuration of their own (the package's own server is not used); haproxy, which the
+#   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2).
 # Idempotent and non-interactive: apt-get update runs only when a package is missing,
 # and npm ci runs only when node_modules does not match package-lock.json.
 set -euo pipefail
@@ -22,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -76,4 +77,5 @@ command -v kcat >/dev/null
 node -e 'require("kafkajs")'
 command -v ip >/dev/null
 test -x /usr/sbin/slapd
+test -x /usr/sbin/haproxy
 echo "install-test-deps: ok"

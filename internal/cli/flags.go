@@ -33,6 +33,8 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringSliceVar(&ad.DenyCIDRs, "proxy-listener-deny-cidr", ad.DenyCIDRs, "Refuse clients in these CIDRs at accept (comma separated; repeatable; deny wins over allow)")
 	fs.IntVar(&ad.MaxConnections, "proxy-listener-max-connections", ad.MaxConnections, "Most client connections open at once, over all listeners (0: no limit); more are refused at accept")
 	fs.IntVar(&ad.MaxConnectionsPerIP, "proxy-listener-max-connections-per-ip", ad.MaxConnectionsPerIP, "Most client connections open at once from one address (0: no limit)")
+	fs.StringVar(&ad.ProxyProtocol, "proxy-listener-proxy-protocol", ad.ProxyProtocol, "PROXY protocol (v1 and v2) on the listeners: off, optional (a header if sent) or required, so filters, ACL hosts and logs see the client behind a load balancer")
+	fs.StringSliceVar(&ad.ProxyProtocolTrustedCIDRs, "proxy-listener-proxy-protocol-trusted-cidr", ad.ProxyProtocolTrustedCIDRs, "Balancers allowed to send PROXY protocol headers (CIDRs, comma separated; repeatable); empty: any peer")
 	fs.DurationVar(&px.DrainTimeout, "shutdown-drain-timeout", px.DrainTimeout, "On SIGTERM/SIGINT, how long in-flight requests may take to finish")
 
 	fs.StringVar(&k.ClientID, "kafka-client-id", k.ClientID, "Client id the proxy uses for its own requests to brokers")

@@ -12,6 +12,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/connfilter"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/principal"
+	"github.com/kafka-proxy/kafka-proxy/internal/proxyproto"
 )
 
 // admissionSteps lists the steps the server runs on every accepted
@@ -19,6 +20,13 @@ import (
 func admissionSteps(px config.Proxy, listenTLS *tls.Config, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
 	var steps []pipeline.Step
 	ad := px.Admission
+	if m := proxyproto.Mode(ad.ProxyProtocol); m == proxyproto.Optional || m == proxyproto.Required {
+		trusted, err := connfilter.ParseCIDRs(ad.ProxyProtocolTrustedCIDRs)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, proxyproto.Step(m, trusted)) // first: what follows sees the real client
+	}
 	if len(ad.AllowCIDRs)+len(ad.DenyCIDRs) > 0 {
 		allow, err := connfilter.ParseCIDRs(ad.AllowCIDRs)
 		if err != nil {

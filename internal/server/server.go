@@ -260,6 +260,9 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		_ = c.Conn.Close()
 		return
 	}
+	if c.Remote.String() != conn.RemoteAddr().String() {
+		log = log.With("client", c.Remote.String()) // behind a balancer (PROXY protocol)
+	}
 	log.Debug("connection admitted", "principal", c.Principal)
 	up, err := s.dial(s.ctx, c)
 	if err != nil {
