@@ -53,6 +53,8 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringArrayVar(&a.Files, "acl-file", a.Files, "ACL rules: a `FILE` or directory of *.yaml files holding Strimzi KafkaUser manifests or plain rule lists (repeatable); changes apply without a restart")
 	fs.StringVar(&a.SuperUsers, "acl-super-users", a.SuperUsers, "Principals allowed everything, as Kafka's super.users: 'User:admin;User:ops'")
 	fs.BoolVar(&a.AllowEveryoneIfNoACLFound, "acl-allow-everyone-if-no-acl-found", a.AllowEveryoneIfNoACLFound, "Allow a resource no ACL names to everyone, as Kafka's allow.everyone.if.no.acl.found")
+	fs.StringVar(&cfg.Audit.Log, "audit-log", cfg.Audit.Log, "Audit trail: JSON lines of authentications, refused connections and ACL denials, to a `FILE` (reopened on SIGHUP) or stdout")
+	fs.BoolVar(&cfg.Audit.Allowed, "audit-log-allowed", cfg.Audit.Allowed, "Also record allowed ACL decisions in the audit trail")
 	fs.DurationVar(&a.Refresh, "acl-refresh", a.Refresh, "How often the ACL files are checked for changes (SIGHUP reloads them at once; 0: only on SIGHUP)")
 
 	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")

@@ -20,6 +20,14 @@ type ACL struct {
 	Refresh time.Duration `yaml:"refresh"`
 }
 
+// Audit is the audit trail (--audit-log).
+type Audit struct {
+	// Log is a file path or "stdout"; empty: no audit trail.
+	Log string `yaml:"log"`
+	// Allowed also records allowed ACL decisions.
+	Allowed bool `yaml:"allowed"`
+}
+
 // Enabled reports whether any rule source is configured.
 func (a ACL) Enabled() bool { return len(a.Files) > 0 }
 

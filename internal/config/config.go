@@ -23,6 +23,7 @@ type Config struct {
 	Kafka Kafka `yaml:"kafka"`
 	Auth  Auth  `yaml:"auth"`
 	ACL   ACL   `yaml:"acl"`
+	Audit Audit `yaml:"audit"`
 	HTTP  HTTP  `yaml:"http"`
 	Log   Log   `yaml:"log"`
 	Debug Debug `yaml:"debug"`

@@ -315,7 +315,7 @@ kafak:
 	want := Problems{
 		`proxy.bootstrapServers[0].lisen (line 4): unknown key "lisen"; known keys here: upstream, listen, advertised`,
 		`proxy.dynamicListeners.disabled (line 5): unknown key "disabled"; known keys here: disable, deterministic, sequentialMinPort, defaultListenerIp, advertisedListener`,
-		`kafak (line 6): unknown key "kafak"; known keys here: proxy, kafka, auth, acl, http, log, debug`,
+		`kafak (line 6): unknown key "kafak"; known keys here: proxy, kafka, auth, acl, audit, http, log, debug`,
 	}
 	var got Problems
 	if !errors.As(err, &got) || !slices.Equal(got, want) {

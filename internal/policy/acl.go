@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/acl"
+	"github.com/kafka-proxy/kafka-proxy/internal/audit"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
@@ -23,14 +24,17 @@ type Rules interface {
 // the proxy with the broker's error codes; a request denied in part is
 // forwarded without the denied resources and their errors are put back
 // into the broker's answer. Super users' requests are not decoded.
-func ACLs(rules Rules, log *slog.Logger) pipeline.RequestStage {
-	return &aclStage{rules: rules, ids: newTopicIDs(), log: log}
+// trail, if not nil, records each denied resource (and with
+// --audit-log-allowed each allowed one) of a request.
+func ACLs(rules Rules, log *slog.Logger, trail *audit.Log) pipeline.RequestStage {
+	return &aclStage{rules: rules, ids: newTopicIDs(), log: log, trail: trail}
 }
 
 type aclStage struct {
 	rules Rules
 	ids   *topicIDs // topic id → name, learned from the answers the proxy relays
 	log   *slog.Logger
+	trail *audit.Log
 }
 
 func (*aclStage) Name() string { return "acls" }
@@ -59,11 +63,36 @@ type check struct {
 	host      net.IP
 	ids       *topicIDs
 	version   int16
+	ex        *pipeline.Exchange
+	trail     *audit.Log
+	decided   bool // the request's checks are done: later checks filter answers and are not audited
 }
 
-// may asks the authorizer about one resource.
+// may asks the authorizer about one resource of the request, and records
+// the decision in the audit trail.
 func (c *check) may(t kmsg.ACLResourceType, name string, op kmsg.ACLOperation) bool {
-	return c.a.Allowed(c.principal, c.host, t, name, op)
+	ok := c.a.Allowed(c.principal, c.host, t, name, op)
+	if c.trail != nil && !c.decided && (!ok || c.trail.Allowed()) {
+		e := audit.Event{Event: audit.ACLDenied, Decision: "deny", Principal: c.principal,
+			APIKey: kmsg.NameForKey(c.ex.Key), APIVersion: audit.Version(c.ex.Version),
+			ResourceType: t.String(), ResourceName: name, Operation: op.String()}
+		if ok {
+			e.Event, e.Decision = audit.ACLAllowed, "allow"
+		}
+		if cl := c.ex.Client; cl != nil {
+			if cl.Remote != nil {
+				e.Client = cl.Remote.String()
+			}
+			if cl.Listener != nil {
+				e.Listener = cl.Listener.String()
+			}
+			if cl.SASL != nil {
+				e.Mechanism = cl.SASL.Mechanism()
+			}
+		}
+		c.trail.Record(e)
+	}
+	return ok
 }
 
 func (c *check) topic(name string, op kmsg.ACLOperation) bool {
@@ -102,8 +131,9 @@ func (s *aclStage) OnRequest(ex *pipeline.Exchange) pipeline.Verdict {
 		// Never forwarded unchecked.
 		return pipeline.Refuse(fmt.Errorf("malformed request under acls: %w", err))
 	}
-	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, version: ex.Version}
+	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, version: ex.Version, ex: ex, trail: s.trail}
 	v := s.decide(c, ex, req)
+	c.decided = true
 	if v.Action == pipeline.Answer {
 		v.Response.SetVersion(ex.Version)
 	}

@@ -432,7 +432,7 @@ func TestACLStageEveryVersion(t *testing.T) {
 		proto := kmsg.RequestForKey(tc.key.Int16())
 		for v := int16(0); v <= proto.MaxVersion(); v++ {
 			t.Run(fmt.Sprintf("%s/v%d", kmsg.NameForKey(tc.key.Int16()), v), func(t *testing.T) {
-				st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+				st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 				teachIDs(t, st)
 				req := tc.req(v)
 				req.SetVersion(v)
@@ -474,7 +474,7 @@ func TestACLStageEveryVersion(t *testing.T) {
 
 // TestACLStageSuperUser: a super user's requests pass unread.
 func TestACLStageSuperUser(t *testing.T) {
-	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	for _, tc := range append(topicCases(), groupCases()...) {
 		req := tc.req(0)
 		res := run(t, st, "User:admin", req)
@@ -489,7 +489,7 @@ func TestACLStageSuperUser(t *testing.T) {
 // passed (keys Kafka authorizes for everyone), or closed with a reason;
 // never forwarded with a resource unchecked.
 func TestACLStageEveryKey(t *testing.T) {
-	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	open := map[kmsg.Key]bool{kmsg.ApiVersions: true, kmsg.SASLHandshake: true, kmsg.SASLAuthenticate: true,
 		kmsg.DescribeCluster: true, kmsg.GetTelemetrySubscriptions: true, kmsg.PushTelemetry: true,
 		// Requests for no resource at all are nothing to deny.
@@ -523,7 +523,7 @@ func TestACLStageEveryKey(t *testing.T) {
 // TestACLStageMalformed: a request that does not decode is closed, never
 // forwarded unchecked.
 func TestACLStageMalformed(t *testing.T) {
-	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(9)
 	frame := kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)
@@ -538,7 +538,7 @@ func TestACLStageMalformed(t *testing.T) {
 // TestACLStageProduceAcks0: a partly denied acks=0 produce closes the
 // connection, as Kafka does (the client has no answer to read).
 func TestACLStageProduceAcks0(t *testing.T) {
-	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	req := topicCases()[0].req(9).(*kmsg.ProduceRequest)
 	req.SetVersion(9)
 	req.Acks = 0
@@ -550,7 +550,7 @@ func TestACLStageProduceAcks0(t *testing.T) {
 // TestACLStageFetchSessionless: fetch sessions are turned off under ACLs,
 // so that every fetch names what it reads.
 func TestACLStageFetchSessionless(t *testing.T) {
-	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st := policy.ACLs(aliceRules(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(12)
 	ft := kmsg.NewFetchRequestTopic()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/acl"
+	"github.com/kafka-proxy/kafka-proxy/internal/audit"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
 
@@ -34,11 +35,12 @@ func hangups() chan os.Signal {
 	return hup
 }
 
-// watchACLs reloads the rules when their files change (every refresh, if
-// set) and at once on a hangup, until ctx ends.
-func watchACLs(ctx context.Context, st *acl.Store, refresh time.Duration, hup chan os.Signal) {
+// watchHangups reloads the ACL rules (st, if set) when their files change
+// (every refresh, if set) and at once on a hangup, when it also reopens
+// the audit trail (for log rotation), until ctx ends.
+func watchHangups(ctx context.Context, st *acl.Store, refresh time.Duration, trail *audit.Log, hup chan os.Signal, log *slog.Logger) {
 	defer signal.Stop(hup)
-	if refresh > 0 {
+	if st != nil && refresh > 0 {
 		done := make(chan struct{})
 		go func() { defer close(done); st.Watch(ctx, refresh) }()
 		defer func() { <-done }()
@@ -48,7 +50,12 @@ func watchACLs(ctx context.Context, st *acl.Store, refresh time.Duration, hup ch
 		case <-ctx.Done():
 			return
 		case <-hup:
-			_ = st.Reload() // a failure is logged; the rules in force stay
+			if st != nil {
+				_ = st.Reload() // a failure is logged; the rules in force stay
+			}
+			if err := trail.Reopen(); err != nil {
+				log.Error("audit log not reopened: writing on to the old file", "err", err)
+			}
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/acl"
+	"github.com/kafka-proxy/kafka-proxy/internal/audit"
 	"github.com/kafka-proxy/kafka-proxy/internal/clientauth"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/connfilter"
@@ -52,6 +53,7 @@ type Server struct {
 	// acls, when set, holds the rules of the acls stage; watchDone
 	// closes when its reload loop (file watch and SIGHUP) ended.
 	acls      *acl.Store
+	trail     *audit.Log // nil without --audit-log
 	watchDone chan struct{}
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
@@ -116,12 +118,20 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial = func() { closeDial(); s.localAuth.Close() } // stops a plugin process
 		stages = append(stages, s.localAuth.Stage(log))
 	}
+	if cfg.Audit.Log != "" {
+		if s.trail, err = audit.Open(cfg.Audit.Log, cfg.Audit.Allowed); err != nil {
+			s.closeDial()
+			return nil, err
+		}
+		closeDial := s.closeDial
+		s.closeDial = func() { closeDial(); _ = s.trail.Close() }
+	}
 	if cfg.ACL.Enabled() {
 		if s.acls, err = openACLs(cfg.ACL, log); err != nil {
 			s.closeDial()
 			return nil, err
 		}
-		stages = append(stages, policy.ACLs(s.acls, log))
+		stages = append(stages, policy.ACLs(s.acls, log, s.trail))
 	}
 	chain, err := pipeline.NewChain(append(stages,
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),
@@ -166,10 +176,13 @@ func (s *Server) Start() error {
 		}
 		s.topo.Bound(m, addr)
 	}
-	if s.acls != nil {
+	if s.acls != nil || s.trail != nil {
 		s.watchDone = make(chan struct{})
 		hup := hangups() // before Start returns: a SIGHUP from now on reloads
-		go func() { defer close(s.watchDone); watchACLs(s.ctx, s.acls, s.cfg.ACL.Refresh, hup) }()
+		go func() {
+			defer close(s.watchDone)
+			watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, s.trail, hup, s.log)
+		}()
 	}
 	return nil
 }
@@ -257,6 +270,7 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 			level = slog.LevelDebug // counted, and summarised by the filter
 		}
 		log.Log(context.Background(), level, "connection closed", "reason", err.Error())
+		s.trail.Record(audit.Event{Event: audit.ConnectionRejected, Listener: l.Addr().String(), Client: c.Remote.String(), Reason: err.Error()})
 		_ = c.Conn.Close()
 		return
 	}
@@ -277,12 +291,20 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 				level = slog.LevelWarn
 			}
 			log.Log(context.Background(), level, "connection closed: not authenticated", "reason", err.Error())
+			if level == slog.LevelWarn {
+				s.trail.Record(audit.Event{Event: audit.AuthFailure, Listener: l.Addr().String(), Client: c.Remote.String(),
+					Mechanism: mechanismOf(c), Reason: err.Error()})
+			}
 			_ = c.Conn.Close()
 			_ = up.Close()
 			return
 		}
 	}
 	log = log.With("principal", c.Principal)
+	if s.localAuth != nil {
+		s.trail.Record(audit.Event{Event: audit.AuthSuccess, Listener: l.Addr().String(), Client: c.Remote.String(),
+			Principal: c.Principal, Mechanism: mechanismOf(c)})
+	}
 	opts := s.opts
 	if up.Reauthenticate != nil {
 		opts.Reauthenticate = up.Reauthenticate
@@ -437,4 +459,12 @@ func (s *Server) Ready(ctx context.Context) bool {
 		}
 	}
 	return false
+}
+
+// mechanismOf is the SASL mechanism the client used or tried.
+func mechanismOf(c *pipeline.Client) string {
+	if c.SASL == nil {
+		return ""
+	}
+	return c.SASL.Mechanism()
 }
