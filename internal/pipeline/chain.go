@@ -188,8 +188,8 @@ func (c *Chain) Streamer(r Route) StreamingStage {
 }
 
 // OnResponse decodes a response body once for the exchange's After
-// function and r's response stages, runs them in order, and returns the body to send: body itself if nothing
-// changed, else a new encoding.
+// function and r's response stages, runs them in order, and returns the
+// body to send: body itself if nothing changed, else a new encoding.
 func (c *Chain) OnResponse(r Route, ex *Exchange, body []byte) ([]byte, bool, error) {
 	resp, err := DecodeResponse(ex.Key, ex.Version, body)
 	if err != nil {

@@ -172,7 +172,9 @@ func TestFranzGoLeaderMove(t *testing.T) {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Partition: part}).FirstErr(); err != nil {
 			t.Fatalf("produce after move: %v", err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// 20 s: a broker may close the long-polling fetch connection in
+		// between (kfake does, under load), and the client reconnects.
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		seenLate := false
 		for !seenLate && pctx.Err() == nil {
 			cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) { seenLate = seenLate || string(r.Key) == key })
