@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/policy"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
@@ -154,12 +155,28 @@ func TestRelayLargeFrames(t *testing.T) {
 // nothing reaches the broker.
 func TestForbiddenKey(t *testing.T) {
 	opts := testOptions()
-	opts.Stages = testStages(policy.ForbiddenKeys([]int{2}))
+	opts.Stages = testStages(policy.ForbiddenKeys([]int{2, 18}))
 	h := startSession(t, false, opts, 0)
+	// ListOffsets: answered with the broker's authorization error for
+	// its topic; nothing reaches the broker and the session goes on.
 	go func() { _ = writeAll(h.client, requestFrame(listOffsets(3, "t"), 1, nil)) }()
-	err := h.wait()
-	if err == nil || !strings.Contains(err.Error(), "forbidden api key 2 (ListOffsets)") {
-		t.Fatalf("Run = %v, want forbidden ListOffsets", err)
+	frame, err := readFrame(h.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, resp, err := pipeline.DecodeResponseFrame(kmsg.ListOffsets.Int16(), 3, frame[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := resp.(*kmsg.ListOffsetsResponse)
+	if len(lo.Topics) != 1 || lo.Topics[0].Topic != "t" || lo.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("forbidden ListOffsets answered %+v", lo.Topics)
+	}
+	// ApiVersions has no room for an authorization error: closed.
+	go func() { _ = writeAll(h.client, requestFrame(kmsg.NewPtrApiVersionsRequest(), 2, nil)) }()
+	err = h.wait()
+	if err == nil || !strings.Contains(err.Error(), "forbidden api key 18 (ApiVersions)") {
+		t.Fatalf("Run = %v, want forbidden ApiVersions", err)
 	}
 	expectEOF(t, h.broker, "broker")
 	expectEOF(t, h.client, "client")
