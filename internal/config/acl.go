@@ -1,8 +1,9 @@
 package config
 
 import (
-	"strings"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/acl"
 )
 
 // ACL is per-principal authorization on the proxy (--acl-*), with the
@@ -39,10 +40,8 @@ func (c *Config) validateACL(p *Problems) {
 		}
 		return
 	}
-	for _, s := range strings.Split(a.SuperUsers, ";") {
-		if s = strings.TrimSpace(s); s != "" && (!strings.HasPrefix(s, "User:") || s == "User:") {
-			p.add("acl.superUsers", "%q: expected User:<name>, separated by semicolons", s)
-		}
+	if _, err := acl.ParsePrincipals(a.SuperUsers); err != nil {
+		p.add("acl.superUsers", "%v (principals separated by semicolons)", err)
 	}
 	if a.Refresh < 0 {
 		p.add("acl.refresh", "must not be negative")

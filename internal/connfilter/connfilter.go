@@ -72,6 +72,21 @@ func addrOf(a net.Addr) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), err == nil
 }
 
+// Contains reports whether a's address (IPv4-mapped IPv6 as IPv4) is in
+// one of prefixes.
+func Contains(prefixes []netip.Prefix, a net.Addr) bool {
+	ip, ok := addrOf(a)
+	if !ok {
+		return false
+	}
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // Filter admits clients by address: one in a deny prefix is refused (deny
 // wins); with allow prefixes, one outside all of them is refused.
 type Filter struct {

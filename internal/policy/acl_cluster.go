@@ -10,13 +10,6 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
-var (
-	errGroupErr   = kerr.GroupAuthorizationFailed
-	errTopicErr   = kerr.TopicAuthorizationFailed
-	errClusterErr = kerr.ClusterAuthorizationFailed
-	errTxnErr     = kerr.TransactionalIDAuthorizationFailed
-)
-
 // clusterKeys are the keys Kafka authorizes as one operation on the
 // cluster resource.
 var clusterKeys = map[kmsg.Key]kmsg.ACLOperation{
@@ -68,7 +61,7 @@ func (c *check) wholeCluster(req kmsg.Request, op kmsg.ACLOperation) pipeline.Ve
 	if c.cluster(op) {
 		return pipeline.Pass()
 	}
-	return wholeError(req, errClusterErr)
+	return wholeError(req, kerr.ClusterAuthorizationFailed)
 }
 
 // wholeError answers req with err for everything it asks: in the

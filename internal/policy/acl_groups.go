@@ -15,7 +15,7 @@ func (c *check) wholeGroup(req kmsg.Request, group string, op kmsg.ACLOperation)
 	if c.group(group, op) {
 		return pipeline.Pass()
 	}
-	return wholeError(req, errGroupErr)
+	return wholeError(req, kerr.GroupAuthorizationFailed)
 }
 
 // offsetCommit: Read on the group (every partition fails without it), then
@@ -338,7 +338,7 @@ func (c *check) deleteGroups(ex *pipeline.Exchange, r *kmsg.DeleteGroupsRequest)
 // topic.
 func (c *check) offsetDelete(ex *pipeline.Exchange, r *kmsg.OffsetDeleteRequest) pipeline.Verdict {
 	if !c.group(r.Group, opDelete) {
-		return wholeError(r, errGroupErr)
+		return wholeError(r, kerr.GroupAuthorizationFailed)
 	}
 	yes, no := sift(r.Topics, func(t *kmsg.OffsetDeleteRequestTopic) int16 { return c.topicCode(t.Topic, [16]byte{}, opRead) })
 	if len(no) == 0 {
@@ -372,11 +372,11 @@ func (c *check) offsetDelete(ex *pipeline.Exchange, r *kmsg.OffsetDeleteRequest)
 // every topic the member subscribes to by name.
 func (c *check) consumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest) pipeline.Verdict {
 	if !c.group(r.Group, opRead) {
-		return wholeError(r, errGroupErr)
+		return wholeError(r, kerr.GroupAuthorizationFailed)
 	}
 	for _, t := range r.SubscribedTopicNames {
 		if !c.topic(t, opDescribe) {
-			return wholeError(r, errTopicErr)
+			return wholeError(r, kerr.TopicAuthorizationFailed)
 		}
 	}
 	return pipeline.Pass()
@@ -411,11 +411,11 @@ func (c *check) consumerGroupDescribe(ex *pipeline.Exchange, r *kmsg.ConsumerGro
 // with any of them denied as a whole.
 func (c *check) shareTopics(req kmsg.Request, group *string, ids [][16]byte) pipeline.Verdict {
 	if group == nil || !c.group(*group, opRead) {
-		return wholeError(req, errGroupErr)
+		return wholeError(req, kerr.GroupAuthorizationFailed)
 	}
 	for _, id := range ids {
 		if c.topicCode("", id, opRead) != 0 {
-			return wholeError(req, errTopicErr)
+			return wholeError(req, kerr.TopicAuthorizationFailed)
 		}
 	}
 	return pipeline.Pass()

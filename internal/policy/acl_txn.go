@@ -14,14 +14,14 @@ import (
 func (c *check) initProducerID(r *kmsg.InitProducerIDRequest) pipeline.Verdict {
 	if r.TransactionalID != nil {
 		if !c.txn(*r.TransactionalID, opWrite) {
-			return wholeError(r, errTxnErr)
+			return wholeError(r, kerr.TransactionalIDAuthorizationFailed)
 		}
 		return pipeline.Pass()
 	}
 	if c.cluster(opIdempotentWrite) || c.a.AnyAllowed(c.principal, c.host, kmsg.ACLResourceTypeTopic, opWrite) {
 		return pipeline.Pass()
 	}
-	return wholeError(r, errClusterErr)
+	return wholeError(r, kerr.ClusterAuthorizationFailed)
 }
 
 // addPartitionsToTxn: clients' versions (v0–v3) need Write on the

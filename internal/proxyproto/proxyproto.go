@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/connfilter"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
 
@@ -178,7 +179,7 @@ func Step(mode Mode, trusted []netip.Prefix) pipeline.Step {
 		if !has {
 			return nil
 		}
-		if !trustedPeer(c.Remote, trusted) {
+		if len(trusted) > 0 && !connfilter.Contains(trusted, c.Remote) {
 			return fmt.Errorf("PROXY protocol header from %s, which is not a trusted balancer (--proxy-listener-proxy-protocol-trusted-cidr)", c.Remote)
 		}
 		h, err := Read(c.Conn)
@@ -190,21 +191,4 @@ func Step(mode Mode, trusted []netip.Prefix) pipeline.Step {
 		}
 		return nil
 	}}
-}
-
-func trustedPeer(a net.Addr, trusted []netip.Prefix) bool {
-	if len(trusted) == 0 {
-		return true
-	}
-	t, ok := a.(*net.TCPAddr)
-	if !ok {
-		return false
-	}
-	ip, _ := netip.AddrFromSlice(t.IP)
-	for _, p := range trusted {
-		if p.Contains(ip.Unmap()) {
-			return true
-		}
-	}
-	return false
 }
