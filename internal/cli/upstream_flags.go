@@ -42,6 +42,8 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&s.AWS.Profile, "sasl-aws-profile", s.AWS.Profile, "AWS shared-config profile for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleARN, "sasl-aws-role-arn", s.AWS.RoleARN, "IAM role to assume for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleSessionName, "sasl-aws-role-session-name", s.AWS.RoleSessionName, "Session name when assuming --sasl-aws-role-arn")
+	fs.StringVar(&k.IdentityFile, "upstream-identity-file", k.IdentityFile, "YAML `FILE` mapping client principals to their own SASL user (password file) or client certificate towards the brokers")
+	fs.BoolVar(&k.IdentityRequired, "upstream-identity-required", k.IdentityRequired, "Refuse clients whose principal --upstream-identity-file does not map (instead of using the default upstream identity)")
 	// Alias of --kafka-reauth-min-lifetime under the SASL prefix.
 	fs.DurationVar(&k.ReauthMinLifetime, "sasl-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest broker SASL session lifetime worth re-authenticating; shorter sessions close the connection so the client reconnects")
 	_ = fs.MarkHidden("sasl-reauth-min-lifetime")

@@ -88,6 +88,7 @@ type Gate struct {
 	log    *slog.Logger
 	hooks  Hooks
 	plugin *authplugin.Host // nil without --auth-local-command
+	admit  func(principal string) error
 }
 
 // New builds the mechanisms of cfg over their verifiers: PLAIN over the
@@ -113,6 +114,19 @@ func New(cfg config.LocalAuth, log *slog.Logger, hooks Hooks) (*Gate, error) {
 	}
 	log.Info("local SASL enabled", "mechanisms", cfg.NormalizedMechanisms(), "session_lifetime", cfg.SessionLifetime)
 	return g, nil
+}
+
+// Admit sets a last check on a principal whose credentials were good: an
+// error fails the authentication as bad credentials do (the error in the
+// SaslAuthenticate answer, then a close). Call it before serving.
+func (g *Gate) Admit(fn func(principal string) error) { g.admit = fn }
+
+// admitted runs the Admit check on the principal just authenticated.
+func (a *attempt) admitted() error {
+	if a.g.admit == nil {
+		return nil
+	}
+	return a.g.admit("User:" + a.srv.Identity().Principal)
 }
 
 // Close stops the plugin, if any.
@@ -327,6 +341,16 @@ func (a *attempt) request(ctx context.Context, frame []byte, versions Versions) 
 
 // answer sends a SASL response and acts on the outcome.
 func (a *attempt) answer(resp kmsg.Response, corr int32, out auth.Outcome, reason error) error {
+	if out == auth.Authenticated {
+		if err := a.admitted(); err != nil {
+			if r, ok := resp.(*kmsg.SASLAuthenticateResponse); ok {
+				msg := err.Error()
+				*r = kmsg.SASLAuthenticateResponse{Version: r.Version, ErrorCode: kerr.SaslAuthenticationFailed.Code, ErrorMessage: &msg}
+			}
+			_ = a.write(pipeline.AppendResponse(nil, resp, corr))
+			return a.failed(err)
+		}
+	}
 	if err := a.write(pipeline.AppendResponse(nil, resp, corr)); err != nil {
 		return err
 	}
@@ -380,6 +404,9 @@ func (a *attempt) rawToken(ctx context.Context) error {
 		return fmt.Errorf("read sasl token: %w", err)
 	}
 	reply, err := a.srv.StepRaw(ctx, token)
+	if err == nil && a.srv.Authenticated() {
+		err = a.admitted()
+	}
 	if err != nil {
 		return a.failed(err)
 	}

@@ -97,6 +97,12 @@ type Kafka struct {
 	ReauthMinLifetime time.Duration `yaml:"reauthMinLifetime"`
 	TLS               TLS           `yaml:"tls"`
 	SASL              SASL          `yaml:"sasl"`
+	// IdentityFile maps client principals to their own SASL user or
+	// client certificate towards the brokers (--upstream-identity-file);
+	// principals it does not map use TLS and SASL above.
+	IdentityFile string `yaml:"identityFile"`
+	// IdentityRequired refuses clients the identity file does not map.
+	IdentityRequired bool `yaml:"identityRequired"`
 }
 
 // HTTP is the admin endpoint: health, readiness and metrics.

@@ -182,6 +182,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.Kafka.ReadTimeout = -1
 	c.Kafka.MaxOpenRequests = 0
 	c.Kafka.ConnectionWriteBufferSize = -2
+	c.Kafka.IdentityRequired = true
 	c.Log = Log{Format: "xml", Level: "loud"}
 	c.HTTP = HTTP{ListenAddress: "9080", HealthPath: "health", ReadyPath: "/ready", MetricsPath: "/ready"}
 	c.Debug = Debug{Enable: true, ListenAddress: ""}
@@ -210,6 +211,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		`kafka.readTimeout: must not be negative`,
 		`kafka.maxOpenRequests: 0 must be positive`,
 		`kafka.connectionWriteBufferSize: -2 must not be negative`,
+		`kafka.identityRequired: needs an identity file (--upstream-identity-file)`,
 		`log.format: "xml" is not text or json`,
 		`log.level: "loud" is not one of debug, info, warn, error`,
 		`http.listenAddress: address "9080": address 9080: missing port in address`,

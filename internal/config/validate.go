@@ -139,6 +139,9 @@ func (c *Config) validateKafka(p *Problems) {
 	positive(p, "kafka.maxOpenRequests", k.MaxOpenRequests)
 	nonNegative(p, "kafka.connectionReadBufferSize", k.ConnectionReadBufferSize)
 	nonNegative(p, "kafka.connectionWriteBufferSize", k.ConnectionWriteBufferSize)
+	if k.IdentityRequired && k.IdentityFile == "" {
+		p.add("kafka.identityRequired", "needs an identity file (--upstream-identity-file)")
+	}
 }
 
 // validateHTTPPaths checks the admin paths in a fixed order (so the

@@ -30,10 +30,6 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
-// Dial connects an admitted client to its broker (c.Broker), ready for
-// Kafka requests: TCP, TLS and SASL towards the broker.
-type Dial func(ctx context.Context, c *pipeline.Client) (*upstream.Conn, error)
-
 // Server is one running proxy.
 type Server struct {
 	cfg     config.Config
@@ -43,10 +39,11 @@ type Server struct {
 	opts    proxy.Options
 
 	// The request path: admission steps run once per connection, then
-	// dial, then the session runs opts.Stages per request and response.
+	// the dial as the client's upstream identity, then the session runs
+	// opts.Stages per request and response.
 	admission []pipeline.Step
-	dial      Dial
-	closeDial func() // releases what dial holds (credential refreshers)
+	upstreams *upstreams
+	closeDial func() // releases what the dialers hold (credential refreshers)
 	// localAuth, when set, authenticates each client after the dial and
 	// before its session (--auth-local-enable).
 	localAuth *clientauth.Gate
@@ -89,15 +86,12 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := upstream.New(cfg.Kafka, log, m)
+	ups, err := newUpstreams(cfg.Kafka, log, m)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}}
-	s.dial = func(ctx context.Context, c *pipeline.Client) (*upstream.Conn, error) {
-		return dialer.Dial(ctx, c.Broker)
-	}
-	s.closeDial = func() { _ = dialer.Close() }
+	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}, upstreams: ups}
+	s.closeDial = ups.close
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
 	if err != nil {
@@ -114,6 +108,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 			s.closeDial()
 			return nil, err
 		}
+		s.localAuth.Admit(ups.admit) // a principal without a required upstream identity fails SASL
 		closeDial := s.closeDial
 		s.closeDial = func() { closeDial(); s.localAuth.Close() } // stops a plugin process
 		stages = append(stages, s.localAuth.Stage(log))
@@ -278,7 +273,17 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		log = log.With("client", c.Remote.String()) // behind a balancer (PROXY protocol)
 	}
 	log.Debug("connection admitted", "principal", c.Principal)
-	up, err := s.dial(s.ctx, c)
+	if s.localAuth == nil {
+		if err := s.upstreams.admit(c.Principal); err != nil {
+			log.Warn("connection closed", "reason", err.Error(), "principal", c.Principal)
+			s.trail.Record(audit.Event{Event: audit.ConnectionRejected, Listener: l.Addr().String(), Client: c.Remote.String(),
+				Principal: c.Principal, Reason: err.Error()})
+			_ = c.Conn.Close()
+			return
+		}
+	}
+	dialer := s.upstreams.dialer(c.Principal)
+	up, err := dialer.Dial(s.ctx, c.Broker)
 	if err != nil {
 		log.Error("connection closed: cannot reach broker", "err", err)
 		_ = c.Conn.Close()
@@ -297,6 +302,11 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 			}
 			_ = c.Conn.Close()
 			_ = up.Close()
+			return
+		}
+		if up, err = s.upstreams.redial(s.ctx, c.Principal, c.Broker, dialer, up); err != nil {
+			log.Error("connection closed: cannot reach broker as the client's upstream identity", "principal", c.Principal, "err", err)
+			_ = c.Conn.Close()
 			return
 		}
 	}

@@ -254,18 +254,7 @@ spec:
 	}, kfake.SeedTopics(1, "orders", "payments"))
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)
-	dial := kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
-		raw, err := p.DialContext(ctx, network, host)
-		if err != nil {
-			return nil, err
-		}
-		tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{client.TLSCertificate()}, MinVersion: tls.VersionTLS12})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, err
-		}
-		return tc, nil
-	})
+	dial := mtlsDialer(p, pool, client.TLSCertificate())
 	ctx := ctxT(t, 30*time.Second)
 	cl := franzClient(t, p, dial, kgo.RecordRetries(1))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("o")}).FirstErr(); err != nil {
@@ -274,4 +263,20 @@ spec:
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "payments", Value: []byte("p")}).FirstErr(); !isTopicDenied(err) {
 		t.Fatalf("produce to payments: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
+}
+
+// mtlsDialer dials the proxy's TLS listener presenting cert.
+func mtlsDialer(p *kafkatest.Proxy, roots *x509.CertPool, cert tls.Certificate) kgo.Opt {
+	return kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+		raw, err := p.DialContext(ctx, network, host)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	})
 }
