@@ -2,19 +2,15 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/identity"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 )
-
-// errNoIdentity refuses a client --upstream-identity-required has no
-// upstream identity for.
-var errNoIdentity = errors.New("no upstream identity")
 
 // upstreams holds a dialer per upstream identity: the default settings,
 // and one per principal of --upstream-identity-file. Each dialer keeps
@@ -48,6 +44,7 @@ func newUpstreams(k config.Kafka, log *slog.Logger, m *metrics.Metrics) (*upstre
 			var d *upstream.Dialer
 			if d, err = upstream.New(own, log.With("upstream_identity", id.Principal), m); err == nil {
 				u.byPrincipal[id.Principal] = d
+				log.Debug("upstream identity", "identity", id.String())
 				continue
 			}
 			err = fmt.Errorf("%s (%s): %w", id.Where, id.Principal, err)
@@ -74,7 +71,15 @@ func (u *upstreams) admit(principal string) error {
 	if _, ok := u.byPrincipal[principal]; ok || !u.required {
 		return nil
 	}
-	return fmt.Errorf("%w for %s (--upstream-identity-required)", errNoIdentity, principal)
+	return fmt.Errorf("no upstream identity for %s (--upstream-identity-required)", principal)
+}
+
+// step is the admission step refusing, before the dial, a principal
+// without a required upstream identity.
+func (u *upstreams) step() pipeline.Step {
+	return pipeline.Step{Name: "upstream-identity", Run: func(_ context.Context, c *pipeline.Client) error {
+		return u.admit(c.Principal)
+	}}
 }
 
 // redial returns a connection made as principal's identity: up itself

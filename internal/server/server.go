@@ -102,6 +102,12 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
+	if !cfg.Auth.Local.Enable {
+		// The principal is final after admission: refuse one without a
+		// required upstream identity before the dial. (Local SASL
+		// refuses it in the SASL exchange instead, through Gate.Admit.)
+		s.admission = append(s.admission, ups.step())
+	}
 	var stages []pipeline.Stage
 	if cfg.Auth.Local.Enable {
 		if s.localAuth, err = clientauth.New(cfg.Auth.Local, log, m); err != nil {
@@ -265,7 +271,11 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 			level = slog.LevelDebug // counted, and summarised by the filter
 		}
 		log.Log(context.Background(), level, "connection closed", "reason", err.Error())
-		s.trail.Record(audit.Event{Event: audit.ConnectionRejected, Listener: l.Addr().String(), Client: c.Remote.String(), Reason: err.Error()})
+		ev := audit.Event{Event: audit.ConnectionRejected, Listener: l.Addr().String(), Client: c.Remote.String(), Reason: err.Error()}
+		if c.Principal != pipeline.Anonymous {
+			ev.Principal = c.Principal // refused for who it is (a certificate principal)
+		}
+		s.trail.Record(ev)
 		_ = c.Conn.Close()
 		return
 	}
@@ -273,15 +283,6 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		log = log.With("client", c.Remote.String()) // behind a balancer (PROXY protocol)
 	}
 	log.Debug("connection admitted", "principal", c.Principal)
-	if s.localAuth == nil {
-		if err := s.upstreams.admit(c.Principal); err != nil {
-			log.Warn("connection closed", "reason", err.Error(), "principal", c.Principal)
-			s.trail.Record(audit.Event{Event: audit.ConnectionRejected, Listener: l.Addr().String(), Client: c.Remote.String(),
-				Principal: c.Principal, Reason: err.Error()})
-			_ = c.Conn.Close()
-			return
-		}
-	}
 	dialer := s.upstreams.dialer(c.Principal)
 	up, err := dialer.Dial(s.ctx, c.Broker)
 	if err != nil {
