@@ -29,8 +29,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&px.ResponseBufferSize, "proxy-response-buffer-size", px.ResponseBufferSize, "Response header buffer size per connection")
 	fs.IntVar(&px.MaxFrameSize, "proxy-max-frame-size", px.MaxFrameSize, "Largest request or response frame accepted, in bytes; a larger size prefix closes the connection")
 	ad := &px.Admission
-	fs.StringSliceVar(&ad.AllowCIDRs, "proxy-listener-allow-cidr", ad.AllowCIDRs, "Serve only clients in these CIDRs (IPv4 or IPv6, comma separated; repeatable); others are refused at accept")
-	fs.StringSliceVar(&ad.DenyCIDRs, "proxy-listener-deny-cidr", ad.DenyCIDRs, "Refuse clients in these CIDRs at accept (comma separated; repeatable; deny wins over allow)")
+	bindIPFilterFlags(fs, ad)
 	fs.IntVar(&ad.MaxConnections, "proxy-listener-max-connections", ad.MaxConnections, "Most client connections open at once, over all listeners (0: no limit); more are refused at accept")
 	fs.IntVar(&ad.MaxConnectionsPerIP, "proxy-listener-max-connections-per-ip", ad.MaxConnectionsPerIP, "Most client connections open at once from one address (0: no limit)")
 	fs.StringVar(&ad.ProxyProtocol, "proxy-listener-proxy-protocol", ad.ProxyProtocol, "PROXY protocol (v1 and v2) on the listeners: off, optional (a header if sent) or required, so filters, ACL hosts and logs see the client behind a load balancer")
@@ -49,13 +48,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	bindUpstreamFlags(fs, k)
 	bindListenerTLSFlags(fs, &px.TLS)
 	bindLocalAuthFlags(fs, &cfg.Auth.Local)
-	a := &cfg.ACL
-	fs.StringArrayVar(&a.Files, "acl-file", a.Files, "ACL rules: a `FILE` or directory of *.yaml files holding Strimzi KafkaUser manifests or plain rule lists (repeatable); changes apply without a restart")
-	fs.StringVar(&a.SuperUsers, "acl-super-users", a.SuperUsers, "Principals allowed everything, as Kafka's super.users: 'User:admin;User:ops'")
-	fs.BoolVar(&a.AllowEveryoneIfNoACLFound, "acl-allow-everyone-if-no-acl-found", a.AllowEveryoneIfNoACLFound, "Allow a resource no ACL names to everyone, as Kafka's allow.everyone.if.no.acl.found")
-	fs.StringVar(&cfg.Audit.Log, "audit-log", cfg.Audit.Log, "Audit trail: JSON lines of authentications, refused connections and ACL denials, to a `FILE` (reopened on SIGHUP) or stdout")
-	fs.BoolVar(&cfg.Audit.Allowed, "audit-log-allowed", cfg.Audit.Allowed, "Also record allowed ACL decisions in the audit trail")
-	fs.DurationVar(&a.Refresh, "acl-refresh", a.Refresh, "How often the ACL files are checked for changes (SIGHUP reloads them at once; 0: only on SIGHUP)")
+	bindACLFlags(fs, &cfg.ACL, &cfg.Audit)
 
 	fs.BoolVar(&cfg.HTTP.Disable, "http-disable", cfg.HTTP.Disable, "Disable HTTP endpoints")
 	fs.StringVar(&cfg.HTTP.ListenAddress, "http-listen-address", cfg.HTTP.ListenAddress, "Address that kafka-proxy's HTTP endpoints listen on")
@@ -137,4 +130,20 @@ func overlayFlags(from *pflag.FlagSet, cfg *config.Config) error {
 		err = t.Value.Set(f.Value.String())
 	})
 	return err
+}
+
+// bindIPFilterFlags binds the listeners' address filters (server and demo).
+func bindIPFilterFlags(fs *pflag.FlagSet, ad *config.Admission) {
+	fs.StringSliceVar(&ad.AllowCIDRs, "proxy-listener-allow-cidr", ad.AllowCIDRs, "Serve only clients in these CIDRs (IPv4 or IPv6, comma separated; repeatable); others are refused at accept")
+	fs.StringSliceVar(&ad.DenyCIDRs, "proxy-listener-deny-cidr", ad.DenyCIDRs, "Refuse clients in these CIDRs at accept (comma separated; repeatable; deny wins over allow)")
+}
+
+// bindACLFlags binds the ACL and audit flags (server and demo).
+func bindACLFlags(fs *pflag.FlagSet, a *config.ACL, au *config.Audit) {
+	fs.StringArrayVar(&a.Files, "acl-file", a.Files, "ACL rules: a `FILE` or directory of *.yaml files holding Strimzi KafkaUser manifests or plain rule lists (repeatable); changes apply without a restart")
+	fs.StringVar(&a.SuperUsers, "acl-super-users", a.SuperUsers, "Principals allowed everything, as Kafka's super.users: 'User:admin;User:ops'")
+	fs.BoolVar(&a.AllowEveryoneIfNoACLFound, "acl-allow-everyone-if-no-acl-found", a.AllowEveryoneIfNoACLFound, "Allow a resource no ACL names to everyone, as Kafka's allow.everyone.if.no.acl.found")
+	fs.StringVar(&au.Log, "audit-log", au.Log, "Audit trail: JSON lines of authentications, refused connections and ACL denials, to a `FILE` (reopened on SIGHUP) or stdout")
+	fs.BoolVar(&au.Allowed, "audit-log-allowed", au.Allowed, "Also record allowed ACL decisions in the audit trail")
+	fs.DurationVar(&a.Refresh, "acl-refresh", a.Refresh, "How often the ACL files are checked for changes (SIGHUP reloads them at once; 0: only on SIGHUP)")
 }

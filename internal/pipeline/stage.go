@@ -18,8 +18,9 @@ type Keys struct {
 	Key                    kmsg.Key
 	MinVersion, MaxVersion int16
 	// Body: the stage reads the decoded request (Exchange.Request), so the
-	// whole frame is read before stages run. Without it a stage sees only
-	// the header and the request can still be spliced through.
+	// whole frame is read before stages run. Without it a stage sees the
+	// header and the frame's first bytes (Exchange.Head), and the request
+	// is spliced through unless the stage asks for it after all.
 	Body bool
 }
 
@@ -116,7 +117,9 @@ type Exchange struct {
 	Version       int16
 	CorrelationID int32
 
-	frame    []byte // the whole request frame, size included, when a stage wants the body
+	frame    []byte                 // the whole request frame, size included, once read
+	head     []byte                 // the frame's first bytes, while it is unread
+	load     func() ([]byte, error) // reads the whole frame on demand
 	req      kmsg.Request
 	replaced bool
 	after    AfterResponse
@@ -135,11 +138,39 @@ func NewExchange(c *Client, key, version int16, corr int32, frame []byte) *Excha
 	return &Exchange{Client: c, Key: key, Version: version, CorrelationID: corr, frame: frame}
 }
 
-// Request decodes the request body, once. Only stages that declared Body
-// interest may call it.
+// Unread gives a header-only exchange the frame's first bytes as
+// buffered (size prefix included) and load, which reads the whole frame
+// if a stage asks for the request after all.
+func (e *Exchange) Unread(head []byte, load func() ([]byte, error)) {
+	e.head, e.load = head, load
+}
+
+// Head is the request frame's first bytes (size prefix included): the
+// whole frame once read, else as much as the connection had buffered. A
+// stage that can decide from a few leading fields reads them here and
+// leaves the rest of the request to stream through.
+func (e *Exchange) Head() []byte {
+	if e.frame != nil {
+		return e.frame
+	}
+	return e.head
+}
+
+// BodyRead reports whether the whole frame has been read from the client.
+func (e *Exchange) BodyRead() bool { return e.frame != nil }
+
+// Request decodes the request body, once, reading the frame first if only
+// its head was (Unread).
 func (e *Exchange) Request() (kmsg.Request, error) {
 	if e.req != nil {
 		return e.req, nil
+	}
+	if e.frame == nil && e.load != nil {
+		f, err := e.load()
+		if err != nil {
+			return nil, err
+		}
+		e.frame, e.head, e.load = f, nil, nil
 	}
 	if e.frame == nil {
 		return nil, fmt.Errorf("%s v%d: request body not read (the stage did not declare Body interest)", kmsg.NameForKey(e.Key), e.Version)

@@ -40,8 +40,10 @@ type aclStage struct {
 func (*aclStage) Name() string { return "acls" }
 
 // Interest is every request of every key kmsg knows, read whole: each
-// key's check needs its resource names. SASL and ApiVersions are never
-// authorized in Kafka and stay out.
+// key's check needs its resource names. Produce is the exception: its
+// head usually decides it (produceHead), so it is read whole only when
+// that is not enough. SASL and ApiVersions are never authorized in Kafka
+// and stay out.
 func (*aclStage) Interest() pipeline.Interest {
 	var in pipeline.Interest
 	for k := int16(0); k <= kmsg.MaxKey; k++ {
@@ -50,7 +52,8 @@ func (*aclStage) Interest() pipeline.Interest {
 			continue
 		}
 		if req := kmsg.RequestForKey(k); req != nil {
-			in.Requests = append(in.Requests, pipeline.Keys{Key: kmsg.Key(k), MaxVersion: pipeline.AnyVersion, Body: true})
+			body := kmsg.Key(k) != kmsg.Produce
+			in.Requests = append(in.Requests, pipeline.Keys{Key: kmsg.Key(k), MaxVersion: pipeline.AnyVersion, Body: body})
 		}
 	}
 	return in
@@ -72,27 +75,34 @@ type check struct {
 // the decision in the audit trail.
 func (c *check) may(t kmsg.ACLResourceType, name string, op kmsg.ACLOperation) bool {
 	ok := c.a.Allowed(c.principal, c.host, t, name, op)
-	if c.trail != nil && !c.decided && (!ok || c.trail.Allowed()) {
-		e := audit.Event{Event: audit.ACLDenied, Decision: "deny", Principal: c.principal,
-			APIKey: kmsg.NameForKey(c.ex.Key), APIVersion: audit.Version(c.ex.Version),
-			ResourceType: t.String(), ResourceName: name, Operation: op.String()}
-		if ok {
-			e.Event, e.Decision = audit.ACLAllowed, "allow"
-		}
-		if cl := c.ex.Client; cl != nil {
-			if cl.Remote != nil {
-				e.Client = cl.Remote.String()
-			}
-			if cl.Listener != nil {
-				e.Listener = cl.Listener.String()
-			}
-			if cl.SASL != nil {
-				e.Mechanism = cl.SASL.Mechanism()
-			}
-		}
-		c.trail.Record(e)
-	}
+	c.record(t, name, op, ok)
 	return ok
+}
+
+// record puts one decision about a resource of the request in the audit
+// trail: every denial, and with --audit-log-allowed every allowance.
+func (c *check) record(t kmsg.ACLResourceType, name string, op kmsg.ACLOperation, ok bool) {
+	if c.trail == nil || c.decided || (ok && !c.trail.Allowed()) {
+		return
+	}
+	e := audit.Event{Event: audit.ACLDenied, Decision: "deny", Principal: c.principal,
+		APIKey: kmsg.NameForKey(c.ex.Key), APIVersion: audit.Version(c.ex.Version),
+		ResourceType: t.String(), ResourceName: name, Operation: op.String()}
+	if ok {
+		e.Event, e.Decision = audit.ACLAllowed, "allow"
+	}
+	if cl := c.ex.Client; cl != nil {
+		if cl.Remote != nil {
+			e.Client = cl.Remote.String()
+		}
+		if cl.Listener != nil {
+			e.Listener = cl.Listener.String()
+		}
+		if cl.SASL != nil {
+			e.Mechanism = cl.SASL.Mechanism()
+		}
+	}
+	c.trail.Record(e)
 }
 
 func (c *check) topic(name string, op kmsg.ACLOperation) bool {
@@ -126,12 +136,15 @@ func (s *aclStage) OnRequest(ex *pipeline.Exchange) pipeline.Verdict {
 	if a.Super(principal) {
 		return pipeline.Pass()
 	}
+	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, version: ex.Version, ex: ex, trail: s.trail}
+	if ex.Key == kmsg.Produce.Int16() && c.produceHead() {
+		return pipeline.Pass()
+	}
 	req, err := ex.Request()
 	if err != nil {
 		// Never forwarded unchecked.
 		return pipeline.Refuse(fmt.Errorf("malformed request under acls: %w", err))
 	}
-	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, version: ex.Version, ex: ex, trail: s.trail}
 	v := s.decide(c, ex, req)
 	c.decided = true
 	if v.Action == pipeline.Answer {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
+	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 // Per-key checks for requests about topics. Each one splits the request's
@@ -85,6 +86,37 @@ func respond[T kmsg.Response](req kmsg.Request) T {
 	}
 	resp.SetVersion(req.GetVersion())
 	return resp.(T)
+}
+
+// produceHead allows a Produce that names a single topic from the frame's
+// first bytes alone (transactional id, then the topic, precede the
+// records), so that its records stream through unread. It reports false
+// when the head cannot allow it: several topics, a topic id not yet
+// learned, a head longer than the bytes buffered, or a denial, whose
+// answer needs the partitions. The request is then read whole and
+// produce decides, recording each decision once.
+func (c *check) produceHead() bool {
+	head := c.ex.Head()
+	if len(head) < 4 {
+		return false
+	}
+	h, err := wire.ParseProduceHead(head[4:], c.ex.Version)
+	if err != nil || h.Topics != 1 {
+		return false
+	}
+	name, known := c.topicName(h.Topic, h.TopicID)
+	if !known {
+		return false
+	}
+	txnOK := h.TransactionalID == nil || c.a.Allowed(c.principal, c.host, kmsg.ACLResourceTypeTransactionalId, *h.TransactionalID, opWrite)
+	if !txnOK || !c.a.Allowed(c.principal, c.host, kmsg.ACLResourceTypeTopic, name, opWrite) {
+		return false
+	}
+	if h.TransactionalID != nil {
+		c.record(kmsg.ACLResourceTypeTransactionalId, *h.TransactionalID, opWrite, true)
+	}
+	c.record(kmsg.ACLResourceTypeTopic, name, opWrite, true)
+	return true
 }
 
 func (c *check) produce(ex *pipeline.Exchange, r *kmsg.ProduceRequest) pipeline.Verdict {

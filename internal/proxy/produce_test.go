@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
@@ -141,6 +143,100 @@ func FuzzProduceAcks(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, v int16) {
 		if _, err := wire.ProduceAcks(b, v); err != nil && !errors.Is(err, wire.ErrShortHeader) {
 			t.Fatalf("produceAcks error %v", err)
+		}
+	})
+}
+
+// ParseProduceHead reads transactional id, acks, topic count and the
+// first topic (name, or id from v13) at every version and header shape,
+// and reports wire.ErrShortHeader for every truncation that ends before
+// the first topic does.
+func TestParseProduceHead(t *testing.T) {
+	for _, c := range produceCases() {
+		b := c.frame(9)[4:]
+		req := c.request()
+		full, err := wire.ParseProduceHead(b, c.v)
+		if err != nil {
+			t.Fatalf("%v: %v", c, err)
+		}
+		wantTxn := c.txn
+		if c.v < 3 {
+			wantTxn = nil
+		}
+		if full.Acks != c.acks || full.Topics != 1 || fmt.Sprint(full.TransactionalID != nil) != fmt.Sprint(wantTxn != nil) ||
+			wantTxn != nil && *full.TransactionalID != *wantTxn {
+			t.Fatalf("%v: head %+v", c, full)
+		}
+		if c.v >= 13 && full.TopicID != req.Topics[0].TopicID || c.v < 13 && full.Topic != req.Topics[0].Topic {
+			t.Fatalf("%v: first topic %q %x", c, full.Topic, full.TopicID)
+		}
+		// The head ends with the first topic's name (or id).
+		end := bytes.Index(b, []byte(req.Topics[0].Topic)) + len(req.Topics[0].Topic)
+		if c.v >= 13 {
+			end = bytes.Index(b, req.Topics[0].TopicID[:]) + 16
+		}
+		for n := 0; n < end; n++ {
+			if h, err := wire.ParseProduceHead(b[:n], c.v); !errors.Is(err, wire.ErrShortHeader) {
+				t.Fatalf("%v: %d of %d head bytes: %+v, %v; want wire.ErrShortHeader", c, n, end, h, err)
+			}
+		}
+		if h, err := wire.ParseProduceHead(b[:end], c.v); err != nil || headString(h) != headString(full) {
+			t.Fatalf("%v: head of %d bytes: %+v, %v", c, end, h, err)
+		}
+	}
+}
+
+func headString(h wire.ProduceHead) string {
+	txn := "<null>"
+	if h.TransactionalID != nil {
+		txn = *h.TransactionalID
+	}
+	return fmt.Sprintf("txn %q acks %d topics %d first %q %x", txn, h.Acks, h.Topics, h.Topic, h.TopicID)
+}
+
+// More topics are counted, an empty list is zero topics.
+func TestParseProduceHeadTopics(t *testing.T) {
+	for v := int16(0); v <= produceMax; v++ {
+		for _, n := range []int{0, 1, 3} {
+			req := produceCase{v: v, acks: -1}.request()
+			req.Topics = nil
+			for i := range n {
+				tp := kmsg.NewProduceRequestTopic()
+				tp.Topic, tp.TopicID = fmt.Sprintf("t%d", i), [16]byte{byte(i + 1)}
+				req.Topics = append(req.Topics, tp)
+			}
+			h, err := wire.ParseProduceHead(requestFrame(req, 1, nil)[4:], v)
+			if err != nil || h.Topics != n || n > 0 && (v < 13 && h.Topic != "t0" || v >= 13 && h.TopicID != [16]byte{1}) {
+				t.Fatalf("v%d with %d topics: %+v, %v", v, n, h, err)
+			}
+		}
+	}
+}
+
+// FuzzParseProduceHead: arbitrary bytes at any version never panic, and
+// whatever kmsg decodes as a Produce request, the head reads the same.
+func FuzzParseProduceHead(f *testing.F) {
+	for i, c := range produceCases() {
+		if i%7 == 0 {
+			f.Add(c.frame(1)[4:], c.v)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, v int16) {
+		h, err := wire.ParseProduceHead(b, v)
+		if err != nil || v < 0 || v > produceMax {
+			return
+		}
+		req, derr := pipeline.DecodeRequest(b)
+		if derr != nil || len(b) < 4 || int16(binary.BigEndian.Uint16(b[2:])) != v || req.Key() != kmsg.Produce.Int16() {
+			return
+		}
+		p := req.(*kmsg.ProduceRequest)
+		if h.Acks != p.Acks || h.Topics != len(p.Topics) || (h.TransactionalID == nil) != (p.TransactionID == nil) ||
+			h.TransactionalID != nil && *h.TransactionalID != *p.TransactionID {
+			t.Fatalf("head %+v, kmsg %+v", h, p)
+		}
+		if len(p.Topics) > 0 && (v < 13 && h.Topic != p.Topics[0].Topic || v >= 13 && h.TopicID != p.Topics[0].TopicID) {
+			t.Fatalf("first topic %q %x, kmsg %q %x", h.Topic, h.TopicID, p.Topics[0].Topic, p.Topics[0].TopicID)
 		}
 	})
 }

@@ -334,7 +334,7 @@ func (s *Session) pumpRequests() error {
 		var after pipeline.AfterResponse // what a stage wants done to the response
 		if route := s.opts.Stages.Route(h.Key, h.Version); route.Request() {
 			var local []byte
-			if frame, local, after, err = s.runRequestStages(route, h, total); err != nil {
+			if frame, local, after, err = s.runRequestStages(route, h, head, total); err != nil {
 				return err
 			}
 			if local != nil {

@@ -16,15 +16,24 @@ import (
 // ends the session (see end): the answer and every earlier response are
 // delivered, nothing after it is read. after is what a stage wants run on
 // the broker's response.
-func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, total int) (frame, local []byte, after pipeline.AfterResponse, err error) {
-	if route.RequestBody() {
+func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, head []byte, total int) (frame, local []byte, after pipeline.AfterResponse, err error) {
+	read := func() ([]byte, error) {
 		// Bounded by MaxFrameSize, checked before this.
-		frame = make([]byte, total)
-		if _, err := io.ReadFull(s.clientR, frame); err != nil {
-			return nil, nil, nil, fmt.Errorf("read request: %w", err)
+		f := make([]byte, total)
+		if _, err := io.ReadFull(s.clientR, f); err != nil {
+			return nil, fmt.Errorf("read request: %w", err)
+		}
+		return f, nil
+	}
+	if route.RequestBody() {
+		if frame, err = read(); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	ex := pipeline.NewExchange(s.peer, h.Key, h.Version, h.CorrelationID, frame)
+	if frame == nil {
+		ex.Unread(head, read)
+	}
 	v := s.opts.Stages.OnRequest(route, ex)
 	switch v.Action {
 	case pipeline.Close:
@@ -33,7 +42,7 @@ func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, t
 		if v.Action == pipeline.AnswerClose {
 			s.end(v.Err)
 		}
-		if frame == nil {
+		if !ex.BodyRead() {
 			if _, err := s.clientR.Discard(total); err != nil {
 				return nil, nil, nil, fmt.Errorf("read request: %w", err)
 			}

@@ -21,6 +21,9 @@ KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (for
 OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL. With
 KAFKA_EXPECT_AUTH_FAILURE=1 the client only tries to produce one record and
 exits 0 if librdkafka reported an authentication error, and nothing arrived.
+With KAFKA_EXPECT_DENIED=ERROR (a Kafka error name such as
+TOPIC_AUTHORIZATION_FAILED) it only produces one record to TOPIC and exits 0 if
+the delivery failed with that error.
 """
 import os
 import sys
@@ -84,7 +87,27 @@ def expect_auth_failure(bootstrap, topic):
     print(f"{NAME}: OK authentication refused: {auth_errors[0]}", flush=True)
 
 
+def expect_denied(bootstrap, topic, want):
+    client_errors, reports = [], []
+    producer = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 15000,
+                         "error_cb": client_errors.append,
+                         "on_delivery": lambda err, msg: reports.append(err), **sasl_conf()})
+    producer.produce(topic, key=b"k", value=b"must-not-arrive")
+    producer.flush(20)
+    if not reports:
+        fail("no delivery report within 20 s")
+    err = reports[0]
+    if err is None:
+        fail(f"a record was delivered to {topic}, which the ACLs deny")
+    if err.name() != want:
+        fail(f"delivery failed with {err.name()} ({err}), want {want}; client errors: {[str(e) for e in client_errors]}")
+    print(f"{NAME}: OK denied: {err.name()}: {err.str()}", flush=True)
+
+
 def main():
+    if os.environ.get("KAFKA_EXPECT_DENIED"):
+        expect_denied(sys.argv[1], sys.argv[2], os.environ["KAFKA_EXPECT_DENIED"])
+        return
     if os.environ.get("KAFKA_EXPECT_AUTH_FAILURE") == "1":
         expect_auth_failure(sys.argv[1], sys.argv[2])
         return

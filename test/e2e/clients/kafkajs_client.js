@@ -20,7 +20,10 @@
 // OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL. With
 // KAFKA_EXPECT_AUTH_FAILURE=1 the client only connects a producer and exits 0
 // if kafkajs refused with a SASL authentication error (for OAUTHBEARER: if
-// the send after it fails, see expectAuthFailure).
+// the send after it fails, see expectAuthFailure). With
+// KAFKA_EXPECT_DENIED=ERROR (a Kafka error name such as
+// TOPIC_AUTHORIZATION_FAILED) it only sends one record to TOPIC and exits 0 if
+// the send failed with that error.
 'use strict'
 
 const { Kafka, logLevel } = require('kafkajs')
@@ -89,7 +92,25 @@ async function expectAuthFailure (bootstrap, topic) {
   fail('produced with a refused token')
 }
 
+async function expectDenied (bootstrap, topic, want) {
+  const kafka = new Kafka({ clientId: 'kafka-proxy-e2e', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...saslOptions() })
+  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  try {
+    await producer.send({ topic, acks: -1, messages: [{ value: 'must-not-arrive' }] })
+  } catch (e) {
+    // A protocol error names Kafka's error in .type; a retrying one wraps it.
+    const types = [e.type, e.cause && e.cause.type].filter(Boolean)
+    if (!types.includes(want)) fail(`send failed with ${e.name} ${types.join(',')}: ${e.message}; want ${want}`)
+    console.log(`${NAME}: OK denied: ${want}: ${e.message}`)
+    await producer.disconnect()
+    process.exit(0)
+  }
+  fail(`a record was delivered to ${topic}, which the ACLs deny`)
+}
+
 async function main () {
+  if (process.env.KAFKA_EXPECT_DENIED) return expectDenied(process.argv[2], process.argv[3], process.env.KAFKA_EXPECT_DENIED)
   if (process.env.KAFKA_EXPECT_AUTH_FAILURE === '1') return expectAuthFailure(process.argv[2], process.argv[3])
   const args = process.argv.slice(2)
   if (args.length !== 4 && args.length !== 5) {

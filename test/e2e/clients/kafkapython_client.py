@@ -27,7 +27,8 @@ import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka import errors as kafka_errors
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.oauth.abstract import AbstractTokenProvider
 
 NAME = "kafka-python"
@@ -111,7 +112,39 @@ def expect_auth_failure(bootstrap, topic):
     print(f"{NAME}: OK authentication refused", flush=True)
 
 
+def expect_denied(bootstrap, topic, want):
+    """KAFKA_EXPECT_DENIED=ERROR (a Kafka error name such as
+    TOPIC_AUTHORIZATION_FAILED): a produce to TOPIC must deliver nothing, and
+    the topic's metadata must carry that error.
+
+    kafka-python 2.0.2 fails its metadata refresh with the topic's error but
+    its producer only waits on it, so against a broker as through the proxy
+    the send times out instead of raising the error; the admin client's
+    Metadata shows the error by name."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=5000, **sasl_kwargs())
+    try:
+        producer.send(topic, key=b"k", value=b"must-not-arrive").get(timeout=5)
+        fail(f"a record was delivered to {topic}, which the ACLs deny")
+    except KafkaError as e:
+        produce_error = e
+    finally:
+        producer.close(timeout=5)
+    if getattr(produce_error, "message", None) != want and not isinstance(produce_error, KafkaTimeoutError):
+        fail(f"produce failed with {produce_error!r}, want {want} or a metadata timeout")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **sasl_kwargs())
+    try:
+        names = [kafka_errors.for_code(t["error_code"]).message for t in admin.describe_topics([topic])]
+    finally:
+        admin.close()
+    if names != [want]:
+        fail(f"metadata for {topic}: errors {names}, want [{want}]")
+    print(f"{NAME}: OK denied: {want} (produce: {produce_error!r})", flush=True)
+
+
 def main():
+    if os.environ.get("KAFKA_EXPECT_DENIED"):
+        expect_denied(sys.argv[1], sys.argv[2], os.environ["KAFKA_EXPECT_DENIED"])
+        return
     if os.environ.get("KAFKA_EXPECT_AUTH_FAILURE") == "1":
         expect_auth_failure(sys.argv[1], sys.argv[2])
         return
