@@ -89,7 +89,8 @@ func newDemoCmd() *cobra.Command {
 			"created on first use.\n\n" +
 			"Clients speak plaintext to the proxy, or TLS with --proxy-listener-tls-*; --auth-local-* makes them\n" +
 			"authenticate to it with SASL as `server` does (users from `kafka-proxy users add`); --acl-*,\n" +
-			"--audit-* and --proxy-listener-allow/deny-cidr authorize them as `server` does.\n" +
+			"--audit-*, --proxy-listener-allow/deny-cidr and --proxy-listener-max-connections* admit and authorize\n" +
+			"them as `server` does.\n" +
 			"--upstream-security makes the brokers demand TLS,\n" +
 			"mTLS or SASL from the proxy instead (certificates, keys and tokens go to a temporary directory\n" +
 			"removed on exit); --session-lifetime makes them expire SASL sessions, so the proxy re-authenticates\n" +
@@ -150,7 +151,7 @@ func newDemoCmd() *cobra.Command {
 			cfg.Proxy.DrainTimeout = 10 * time.Second
 			cfg.Auth.Local = localAuth
 			cfg.Proxy.TLS = listenerTLS
-			cfg.Proxy.Admission.AllowCIDRs, cfg.Proxy.Admission.DenyCIDRs = admission.AllowCIDRs, admission.DenyCIDRs
+			cfg.Proxy.Admission = admission // only the filter and limit flags are bound
 			cfg.ACL, cfg.Audit = acls, audit
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -191,7 +192,7 @@ func newDemoCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&sessionLifetime, "session-lifetime", 0, "SASL modes: the brokers expire sessions after this long (connections.max.reauth.ms), so the proxy re-authenticates (0: sessions never expire)")
 	bindLocalAuthFlags(cmd.Flags(), &localAuth)
 	bindListenerTLSFlags(cmd.Flags(), &listenerTLS)
-	bindIPFilterFlags(cmd.Flags(), &admission)
+	bindConnectionFilterFlags(cmd.Flags(), &admission)
 	bindACLFlags(cmd.Flags(), &acls, &audit)
 	cmd.Flags().DurationVar(&reauthFloor, "kafka-reauth-min-lifetime", time.Second, "Shortest broker session the proxy renews; shorter ones close the connection so the client reconnects (default lowered to half of a shorter --session-lifetime)")
 	return cmd

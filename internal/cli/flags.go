@@ -29,9 +29,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&px.ResponseBufferSize, "proxy-response-buffer-size", px.ResponseBufferSize, "Response header buffer size per connection")
 	fs.IntVar(&px.MaxFrameSize, "proxy-max-frame-size", px.MaxFrameSize, "Largest request or response frame accepted, in bytes; a larger size prefix closes the connection")
 	ad := &px.Admission
-	bindIPFilterFlags(fs, ad)
-	fs.IntVar(&ad.MaxConnections, "proxy-listener-max-connections", ad.MaxConnections, "Most client connections open at once, over all listeners (0: no limit); more are refused at accept")
-	fs.IntVar(&ad.MaxConnectionsPerIP, "proxy-listener-max-connections-per-ip", ad.MaxConnectionsPerIP, "Most client connections open at once from one address (0: no limit)")
+	bindConnectionFilterFlags(fs, ad)
 	fs.StringVar(&ad.ProxyProtocol, "proxy-listener-proxy-protocol", ad.ProxyProtocol, "PROXY protocol (v1 and v2) on the listeners: off, optional (a header if sent) or required, so filters, ACL hosts and logs see the client behind a load balancer")
 	fs.StringSliceVar(&ad.ProxyProtocolTrustedCIDRs, "proxy-listener-proxy-protocol-trusted-cidr", ad.ProxyProtocolTrustedCIDRs, "Balancers allowed to send PROXY protocol headers (CIDRs, comma separated; repeatable); empty: any peer")
 	fs.DurationVar(&px.DrainTimeout, "shutdown-drain-timeout", px.DrainTimeout, "On SIGTERM/SIGINT, how long in-flight requests may take to finish")
@@ -132,10 +130,13 @@ func overlayFlags(from *pflag.FlagSet, cfg *config.Config) error {
 	return err
 }
 
-// bindIPFilterFlags binds the listeners' address filters (server and demo).
-func bindIPFilterFlags(fs *pflag.FlagSet, ad *config.Admission) {
+// bindConnectionFilterFlags binds the listeners' address filters and
+// connection limits (server and demo).
+func bindConnectionFilterFlags(fs *pflag.FlagSet, ad *config.Admission) {
 	fs.StringSliceVar(&ad.AllowCIDRs, "proxy-listener-allow-cidr", ad.AllowCIDRs, "Serve only clients in these CIDRs (IPv4 or IPv6, comma separated; repeatable); others are refused at accept")
 	fs.StringSliceVar(&ad.DenyCIDRs, "proxy-listener-deny-cidr", ad.DenyCIDRs, "Refuse clients in these CIDRs at accept (comma separated; repeatable; deny wins over allow)")
+	fs.IntVar(&ad.MaxConnections, "proxy-listener-max-connections", ad.MaxConnections, "Most client connections open at once, over all listeners (0: no limit); more are refused at accept")
+	fs.IntVar(&ad.MaxConnectionsPerIP, "proxy-listener-max-connections-per-ip", ad.MaxConnectionsPerIP, "Most client connections open at once from one address (0: no limit)")
 }
 
 // bindACLFlags binds the ACL and audit flags (server and demo).

@@ -214,3 +214,59 @@ func TestIPFilterFromNamespace(t *testing.T) {
 		}
 	})
 }
+
+// connLimitProbe opens connections to the address in argv[1] one after
+// the other, holding each, and sends ApiVersions v0 on each: it prints
+// "served" or "refused" per connection (refused: closed without an
+// answer), then closes them all and tries one more.
+const connLimitProbe = `
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+n = int(sys.argv[2])
+req = struct.pack(">ihhih", 10, 18, 0, 1, -1)
+def probe():
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(req)
+    try:
+        head = s.recv(4)
+    except (ConnectionResetError, socket.timeout):
+        head = b""
+    return s, ("served" if len(head) == 4 else "refused")
+held = []
+for i in range(n):
+    s, what = probe()
+    held.append(s)
+    print(what, flush=True)
+for s in held:
+    s.close()
+import time; time.sleep(0.5)
+s, what = probe()
+print("after close:", what, flush=True)
+`
+
+// TestConnectionLimitFromNamespace: with --proxy-listener-max-connections-
+// per-ip 2, the namespace's address gets two connections and a third is
+// refused at accept while the first two are still served; once they close,
+// a new one is served.
+func TestConnectionLimitFromNamespace(t *testing.T) {
+	s := suiteFor(t)
+	if s.ns == nil {
+		t.Skip("needs the clients' network namespace: " + s.warning)
+	}
+	tg, err := s.startTarget("plaintext", 0, 0, "--proxy-listener-max-connections-per-ip", "2")
+	if err != nil {
+		t.Fatalf("start demo: %v", err)
+	}
+	defer func() {
+		if err := tg.demo.stop(); err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	}()
+	r := s.run(clientCtx(t), "", systemPython, "-c", connLimitProbe, tg.bootstrap, "3")
+	if want := "served\nserved\nrefused\nafter close: served\n"; r.err != nil || r.stdout != want {
+		t.Fatalf("connections from %s with a limit of 2 per address: want\n%s\ngot:\n%s", s.ns.nsIP, want, r)
+	}
+	if !strings.Contains(tg.demo.out.String(), "connection limits refused connections") {
+		t.Errorf("no log line for the refusal:\n%s", tg.demo.out.tail(20))
+	}
+}
