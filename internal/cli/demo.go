@@ -73,7 +73,7 @@ func newDemoCmd() *cobra.Command {
 		logLevel        string
 		security        string
 		sessionLifetime time.Duration
-		reauthFloor     time.Duration
+		reauthFloor     = config.Default().Kafka.ReauthMinLifetime
 		localAuth       = config.Default().Auth.Local
 		listenerTLS     = config.Default().Proxy.TLS
 		admission       = config.Default().Proxy.Admission
@@ -136,7 +136,7 @@ func newDemoCmd() *cobra.Command {
 				defer secure.Close()
 				addrs = secure.Addrs
 				cfg.Kafka = secure.Kafka
-				cfg.Kafka.ReauthMinLifetime = demoReauthFloor(cmd, reauthFloor, sessionLifetime, secure.Kafka.ReauthMinLifetime)
+				cfg.Kafka.ReauthMinLifetime = reauthFloor
 			}
 			for i, b := range addrs {
 				p := 0
@@ -170,7 +170,7 @@ func newDemoCmd() *cobra.Command {
 					}
 				}
 				fmt.Fprintf(out, "kafka-proxy demo: %d-broker in-memory cluster at %s\n", brokers, strings.Join(addrs, ","))
-				fmt.Fprintf(out, "kafka-proxy demo: upstream security %s: %s%s\n", mode.name, mode.desc, sessionNote(cfg.Kafka, sessionLifetime))
+				fmt.Fprintf(out, "kafka-proxy demo: upstream security %s: %s%s\n", mode.name, mode.desc, sessionNote(sessionLifetime))
 				fmt.Fprintf(out, "proxy bootstrap server: %s\n", bootstrap)
 				fmt.Fprintf(out, "try: kcat -b %s -L\n", bootstrap)
 				fmt.Fprintf(out, "     echo hello | kcat -b %s -t demo -P && kcat -b %s -t demo -C -e\n", bootstrap, bootstrap)
@@ -194,7 +194,7 @@ func newDemoCmd() *cobra.Command {
 	bindListenerTLSFlags(cmd.Flags(), &listenerTLS)
 	bindConnectionFilterFlags(cmd.Flags(), &admission)
 	bindACLFlags(cmd.Flags(), &acls, &audit)
-	cmd.Flags().DurationVar(&reauthFloor, "kafka-reauth-min-lifetime", time.Second, "Shortest broker session the proxy renews; shorter ones close the connection so the client reconnects (default lowered to half of a shorter --session-lifetime)")
+	cmd.Flags().DurationVar(&reauthFloor, "kafka-reauth-min-lifetime", reauthFloor, "Shortest interval between re-authentications of one broker connection; a shorter --session-lifetime is still renewed before it expires")
 	return cmd
 }
 
@@ -206,25 +206,9 @@ func demoModeHelp() string {
 	return b.String()
 }
 
-// demoReauthFloor is --kafka-reauth-min-lifetime, or, when not given, the
-// kit's floor lowered to half the session lifetime so even a very short
-// --session-lifetime demonstrates renewal rather than reconnection.
-func demoReauthFloor(cmd *cobra.Command, flag, lifetime, kit time.Duration) time.Duration {
-	if cmd.Flags().Changed("kafka-reauth-min-lifetime") {
-		return flag
-	}
-	if lifetime > 0 && lifetime/2 < kit {
-		return lifetime / 2
-	}
-	return kit
-}
-
-func sessionNote(k config.Kafka, lifetime time.Duration) string {
-	switch {
-	case lifetime <= 0:
+func sessionNote(lifetime time.Duration) string {
+	if lifetime <= 0 {
 		return ""
-	case lifetime < k.ReauthMinLifetime:
-		return fmt.Sprintf("; broker sessions expire after %v, below --kafka-reauth-min-lifetime %v: the proxy closes connections so clients reconnect", lifetime, k.ReauthMinLifetime)
 	}
 	return fmt.Sprintf("; broker sessions expire after %v: the proxy re-authenticates (KIP-368)", lifetime)
 }

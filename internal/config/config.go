@@ -42,8 +42,10 @@ type Proxy struct {
 	// ForbiddenAPIKeys are request keys answered locally with an error
 	// instead of being forwarded.
 	ForbiddenAPIKeys []int `yaml:"forbiddenApiKeys"`
-	// ProducerAcks0Disabled rejects acks=0 Produce requests (closing the
-	// connection, since such a request has no response to carry an error).
+	// ProducerAcks0Disabled is accepted for compatibility and changes
+	// nothing: in the proxy we replace it is a performance hint (assume no
+	// producer sends acks=0); here acks=0 produce requests are always
+	// relayed, and the server logs so once at start.
 	ProducerAcks0Disabled bool `yaml:"producerAcks0Disabled"`
 
 	ListenerKeepAlive       time.Duration `yaml:"listenerKeepAlive"`
@@ -91,9 +93,10 @@ type Kafka struct {
 	MaxOpenRequests           int           `yaml:"maxOpenRequests"`
 	ConnectionReadBufferSize  int           `yaml:"connectionReadBufferSize"`
 	ConnectionWriteBufferSize int           `yaml:"connectionWriteBufferSize"`
-	// ReauthMinLifetime is the shortest broker SASL session worth renewing
-	// (KIP-368); a shorter one closes the connection after in-flight
-	// responses so the client reconnects.
+	// ReauthMinLifetime is the shortest interval between re-authentications
+	// (KIP-368) of one broker connection. A broker session shorter than it
+	// is still renewed before it expires, at 95% of its lifetime: no
+	// connection is closed for a short session.
 	ReauthMinLifetime time.Duration `yaml:"reauthMinLifetime"`
 	TLS               TLS           `yaml:"tls"`
 	SASL              SASL          `yaml:"sasl"`

@@ -187,7 +187,6 @@ func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*Sec
 		return nil, fmt.Errorf("memkafka: unknown security mode %d", int(mode))
 	}
 	c := &SecureCluster{Mode: mode, Dir: dir, Kafka: config.Default().Kafka}
-	c.Kafka.ReauthMinLifetime = time.Second
 	f := &front{closeAtExpiry: o.closeAtExpiry}
 	c.front = f
 	kopts := []kfake.Opt{kfake.NumBrokers(o.brokers), kfake.ListenFn(f.listen)}

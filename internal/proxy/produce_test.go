@@ -307,25 +307,6 @@ func TestProduceThroughSession(t *testing.T) {
 	}
 }
 
-// With acks=0 disabled, such a Produce closes the connection and is not
-// forwarded; acks=-1 still is.
-func TestProduceAcks0Disabled(t *testing.T) {
-	opts := testOptions()
-	opts.Acks0Disabled = true
-	h := startSession(t, false, opts, 0)
-	ok := produceCase{v: 7, acks: -1}.frame(1)
-	go func() { _ = writeAll(h.client, ok) }()
-	if f, err := readFrame(h.broker); err != nil || !bytes.Equal(f, ok) {
-		t.Fatalf("acks=-1 produce: %v", err)
-	}
-	go func() { _ = writeAll(h.client, produceCase{v: 7, acks: 0}.frame(2)) }()
-	err := h.wait()
-	if err == nil || !strings.Contains(err.Error(), "acks=0 is disabled") {
-		t.Fatalf("Run = %v", err)
-	}
-	expectEOF(t, h.broker, "broker")
-}
-
 // A Produce whose client id does not fit the request buffer cannot be
 // classified, and closes with a hint to raise the buffer.
 func TestProduceHeaderBeyondBuffer(t *testing.T) {

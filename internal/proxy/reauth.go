@@ -23,9 +23,9 @@ var errSessionEnding = fmt.Errorf("session closed: %w", upstream.ErrRoundTripAbo
 
 // scheduleReauth renews the broker's SASL session (KIP-368) at a jittered
 // 85–95% of each lifetime, so the broker never closes the connection under
-// the client. The returned func stops renewing and waits for a renewal in
-// progress (which the end of the session's requests cancels) to finish, so
-// no goroutine outlives Run.
+// the client, however short its sessions are. The returned func stops
+// renewing and waits for a renewal in progress (which the end of the
+// session's requests cancels) to finish, so no goroutine outlives Run.
 func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 	if s.opts.Reauthenticate == nil || lifetime <= 0 {
 		return func() {}
@@ -53,11 +53,7 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 		arm(next)
 	}
 	arm = func(lifetime time.Duration) {
-		if lifetime < s.opts.MinSessionLifetime {
-			s.end(fmt.Errorf("broker session lifetime %v is shorter than the %v minimum; closing after in-flight responses so the client reconnects", lifetime, s.opts.MinSessionLifetime))
-			return
-		}
-		at := time.Duration(float64(lifetime) * (0.85 + 0.10*rand.Float64()))
+		at := renewalDelay(lifetime, s.opts.MinSessionLifetime, rand.Float64())
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
@@ -75,6 +71,18 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 		mu.Unlock()
 		running.Wait()
 	}
+}
+
+// renewalDelay is when to renew a session of this lifetime: at 85–95% of
+// it (jitter in [0,1) picks where), so that connections opened together
+// do not renew together, but never sooner than floor after the last
+// renewal unless the session would expire first: then at 95%, as late as
+// is safe. The floor bounds how often a connection renews; it never lets
+// a session lapse.
+func renewalDelay(lifetime, floor time.Duration, jitter float64) time.Duration {
+	at := time.Duration(float64(lifetime) * (0.85 + 0.10*jitter))
+	latest := lifetime * 95 / 100
+	return max(at, min(floor, latest))
 }
 
 // reauthenticate holds client requests while the SASL exchange runs.

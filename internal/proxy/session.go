@@ -52,9 +52,8 @@ type Options struct {
 	// Stages are the request path's per-key stages (address rewriting,
 	// the ApiVersions clamp, policy); a request or response no stage
 	// wants is spliced through undecoded.
-	Stages        *pipeline.Chain
-	Acks0Disabled bool
-	Buffers       *wire.BufferPool
+	Stages  *pipeline.Chain
+	Buffers *wire.BufferPool
 	// RequestReaders and ResponseReaders lend the sessions their read
 	// buffers (RequestBufferSize and ResponseBufferSize bytes) while a
 	// frame passes; nil gives each session its own pool.
@@ -62,8 +61,9 @@ type Options struct {
 	// Reauthenticate, if set, renews the upstream SASL session (KIP-368)
 	// over the session's own pipeline and returns the next lifetime.
 	Reauthenticate func(ctx context.Context, rt upstream.RoundTripper) (time.Duration, error)
-	// MinSessionLifetime: a broker session shorter than this closes the
-	// connection instead of being renewed.
+	// MinSessionLifetime is the shortest interval between two renewals of
+	// one connection's broker session, unless the session is shorter:
+	// then it is renewed at 95% of its lifetime (see renewalDelay).
 	MinSessionLifetime time.Duration
 	// BrokerWatch, if set, ends a session at once when its broker closes
 	// the connection while no request is in flight.
@@ -356,9 +356,6 @@ func (s *Session) pumpRequests() error {
 				return fmt.Errorf("produce v%d: %w", h.Version, err)
 			}
 			if acks == 0 {
-				if s.opts.Acks0Disabled {
-					return errors.New("produce with acks=0 received but acks=0 is disabled (--producer-acks-0-disabled)")
-				}
 				expectResponse = false // the broker sends nothing back
 			}
 		}

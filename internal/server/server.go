@@ -91,6 +91,11 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}, upstreams: ups}
+	if cfg.Proxy.ProducerAcks0Disabled {
+		// A hint to skip the acks check in the proxy we replace; acting on
+		// it would lose every record an acks=0 producer sends.
+		log.Info("--producer-acks-0-disabled has no effect: acks=0 produce requests are always relayed (the acks check costs nothing measurable)")
+	}
 	s.closeDial = ups.close
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo, err = topology.New(cfg.Proxy, s.listen, log)
@@ -153,7 +158,6 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		ReadTimeout:        cfg.Kafka.ReadTimeout,
 		WriteTimeout:       cfg.Kafka.WriteTimeout,
 		Stages:             chain,
-		Acks0Disabled:      cfg.Proxy.ProducerAcks0Disabled,
 		Buffers:            wire.NewBufferPool(32 << 10),
 		RequestReaders:     proxy.NewReaderPool(reqBuf),
 		ResponseReaders:    proxy.NewReaderPool(respBuf),

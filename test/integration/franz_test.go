@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,16 +204,30 @@ func TestFranzGoLeaderMove(t *testing.T) {
 }
 
 // TestFranzGoAcksZero produces fire-and-forget records: the proxy must not
-// wait for responses that never come, and must lose none of them.
+// wait for responses that never come, and must lose none of them. With
+// --producer-acks-0-disabled (a performance hint in the proxy we replace,
+// which once made this proxy close every acks=0 connection and lose every
+// record) the same holds for a larger load, and the start-up log says the
+// flag changes nothing, once.
 func TestFranzGoAcksZero(t *testing.T) {
-	_, p := setup(t, func(c *config.Config) { c.Kafka.MaxOpenRequests = 4 })
+	for _, tc := range []struct {
+		name     string
+		disabled bool
+		n        int
+	}{{"default", false, numRecords}, {"producer-acks-0-disabled", true, 20 * numRecords}} {
+		t.Run(tc.name, func(t *testing.T) { acksZero(t, tc.disabled, tc.n) })
+	}
+}
+
+func acksZero(t *testing.T, disabledFlag bool, n int) {
+	_, p := setup(t, func(c *config.Config) { c.Kafka.MaxOpenRequests = 4; c.Proxy.ProducerAcks0Disabled = disabledFlag })
 	ctx := ctxT(t, 90*time.Second)
 	topic := "acks-zero"
 	admin := kadm.NewClient(franzClient(t, p))
 	if _, err := admin.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	want := keyedValues(numRecords)
+	want := keyedValues(n)
 	prod := franzClient(t, p, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(50))
 	produceAll(ctx, t, prod, want)
 	// Interleave an acked request on the same connections: it must get
@@ -224,10 +239,14 @@ func TestFranzGoAcksZero(t *testing.T) {
 
 	cons := franzClient(t, p, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := newSeen()
-	for got.count() < numRecords && ctx.Err() == nil {
+	for got.count() < n && ctx.Err() == nil {
 		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got.add(string(r.Key), string(r.Value)) })
 	}
 	got.check(t, want, false)
+	notice := strings.Count(p.Logs.String(), "--producer-acks-0-disabled has no effect")
+	if disabledFlag && notice != 1 || !disabledFlag && notice != 0 {
+		t.Errorf("flag notice logged %d times with the flag %v", notice, disabledFlag)
+	}
 }
 
 // groupProtocolConsumer opts into KIP-848 consumer groups.

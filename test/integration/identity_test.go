@@ -83,7 +83,6 @@ func identityProxy(t *testing.T, c *memkafka.Cluster, required bool) *kafkatest.
 	p := kafkatest.StartProxy(t, c.ListenAddrs(), func(cfg *config.Config) {
 		cfg.Kafka.SASL = config.SASL{Enable: true, Method: "PLAIN", Username: "admin", Password: "admin-secret"}
 		cfg.Kafka.IdentityFile, cfg.Kafka.IdentityRequired = ids, required
-		cfg.Kafka.ReauthMinLifetime = time.Second
 		cfg.Auth.Local = config.LocalAuth{Enable: true, Mechanisms: []string{config.LocalPlain}, UsersFile: users}
 	})
 	t.Cleanup(func() { p.CheckNoBypass(t) })

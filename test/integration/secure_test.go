@@ -133,9 +133,11 @@ func TestUpstreamSecurityModes(t *testing.T) {
 	}
 }
 
-// TestReauthenticationThroughProxy: with a 3-second broker session, a
-// producer and a consumer stay connected through at least five expiries:
-// no client-visible error, no disconnect, every record delivered once.
+// TestReauthenticationThroughProxy: with a 3-second broker session, below
+// the default --kafka-reauth-min-lifetime (5 s), a producer and a consumer
+// stay connected through at least five expiries: no client-visible error,
+// no disconnect, no expired-session close at the broker, every record
+// delivered once. (The floor once closed every such connection at once.)
 func TestReauthenticationThroughProxy(t *testing.T) {
 	for _, mode := range []memkafka.SecurityMode{memkafka.SCRAM512TLS, memkafka.OAuthJWTFile} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -146,6 +148,9 @@ func TestReauthenticationThroughProxy(t *testing.T) {
 			// the deadline when it waits behind a client's long-poll
 			// Fetch; the broker reads it only then, and accepts it.)
 			c, p := secureProxy(t, mode, memkafka.WithSessionLifetime(lifetime))
+			if floor := p.Config.Kafka.ReauthMinLifetime; floor != config.Default().Kafka.ReauthMinLifetime || floor <= lifetime {
+				t.Fatalf("reauth floor %v: want the default, above the %v session", floor, lifetime)
+			}
 			ctx := ctxT(t, 90*time.Second)
 			topic := "reauth"
 			var disconnects atomic.Int64
