@@ -18,7 +18,6 @@ func bindListenerTLSFlags(fs *pflag.FlagSet, t *config.ListenerTLS) {
 	fs.StringSliceVar(&t.CurvePreferences, "proxy-listener-curve-preferences", t.CurvePreferences, "List of curve preferences, in order: X25519, X25519MLKEM768, P256, P384, P521 (default: Go's)")
 	fs.StringArrayVar(&t.RequiredClientSubjects, "proxy-listener-tls-required-client-subject", t.RequiredClientSubjects, "Required client certificate subject, one per flag, repeatable (any one suffices): s:/CN=[client-1]/O=[org]/C=[DE,PL] exact values, r:/CN=[^client-.{2}$]/ patterns; fields CN, C, S, L, O, OU")
 	fs.StringVar(&t.CRLFile, "proxy-listener-crl-file", t.CRLFile, "PEM encoded X509 CRLs file, signed by the client CA: revoked client certificates are refused")
-	fs.DurationVar(&t.Refresh, "proxy-listener-tls-refresh", t.Refresh, "Check the listener's certificate, key, CA and CRL files this often and reload them when they change (0 disables; the bare flag means 1m)")
-	fs.Lookup("proxy-listener-tls-refresh").NoOptDefVal = "1m"
+	fs.DurationVar(&t.Refresh, "proxy-listener-tls-refresh", t.Refresh, "Check the listener's certificate, key, CA and CRL files this often and reload them when they change (0 disables)")
 	fs.StringVar(&t.PrincipalMappingRules, "proxy-listener-principal-mapping-rules", t.PrincipalMappingRules, "Kafka's ssl.principal.mapping.rules for client certificates, e.g. 'RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L,DEFAULT' (default DEFAULT: the subject DN); patterns are RE2")
 }

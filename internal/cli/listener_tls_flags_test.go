@@ -18,7 +18,7 @@ func TestListenerTLSFlags(t *testing.T) {
 	bindListenerTLSFlags(fs, &l)
 	err := fs.Parse([]string{
 		"--proxy-listener-tls-enable", "--proxy-listener-cert-file", "/c.pem", "--proxy-listener-key-file", "/k.pem",
-		"--proxy-listener-ca-chain-cert-file", "/ca.pem", "--proxy-listener-crl-file", "/crl.pem", "--proxy-listener-tls-refresh",
+		"--proxy-listener-ca-chain-cert-file", "/ca.pem", "--proxy-listener-crl-file", "/crl.pem", "--proxy-listener-tls-refresh", "1m",
 		"--proxy-listener-curve-preferences", "X25519,P256", "--proxy-listener-tls-required-client-subject", "s:/CN=[a]/C=[DE,PL]",
 		"--proxy-listener-tls-required-client-subject", "r:/O=[^b$]",
 		"--proxy-listener-principal-mapping-rules", "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L,DEFAULT",

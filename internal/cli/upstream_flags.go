@@ -24,8 +24,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&t.ServerName, "tls-server-name", t.ServerName, "Name to verify in the brokers' certificates instead of each broker's host")
 	fs.StringVar(&t.MinVersion, "tls-min-version", t.MinVersion, "Minimum TLS version towards the brokers: 1.2 or 1.3")
 	fs.StringSliceVar(&t.CipherSuites, "tls-cipher-suites", t.CipherSuites, "TLS 1.0-1.2 cipher suites by name, comma separated or repeated (default: Go's secure suites)")
-	fs.DurationVar(&t.Refresh, "tls-refresh", t.Refresh, "Check the CA, certificate and key files this often and reload them when they change (0 disables; the bare flag means 1m)")
-	fs.Lookup("tls-refresh").NoOptDefVal = "1m"
+	fs.DurationVar(&t.Refresh, "tls-refresh", t.Refresh, "Check the CA, certificate and key files this often and reload them when they change (0 disables)")
 
 	s := &k.SASL
 	fs.BoolVar(&s.Enable, "sasl-enable", s.Enable, "Connect using SASL")
