@@ -19,7 +19,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.BoolVar(&px.DynamicListeners.Deterministic, "deterministic-listeners", px.DynamicListeners.Deterministic, "Enable deterministic listeners (listener port = min port + broker id)")
 	fs.IntVar(&px.DynamicListeners.SequentialMinPort, "dynamic-sequential-min-port", px.DynamicListeners.SequentialMinPort, "If set to non-zero, makes the dynamic listener use a sequential port starting with this value rather than a random port every time")
 	fs.StringVar(&px.DynamicListeners.DefaultListenerIP, "default-listener-ip", px.DynamicListeners.DefaultListenerIP, "Default listener IP")
-	fs.StringVar(&px.DynamicListeners.AdvertisedListener, "dynamic-advertised-listener", px.DynamicListeners.AdvertisedListener, "Advertised address for dynamic listeners. If empty, default-listener-ip is used")
+	fs.StringVar(&px.DynamicListeners.AdvertisedListener, "dynamic-advertised-listener", px.DynamicListeners.AdvertisedListener, "Advertised address for dynamic listeners: a host, optionally host:port (a fixed port instead of the listener's), where {{.brokerId}} is the node id. If empty, default-listener-ip is used")
 	fs.IntSliceVar(&px.ForbiddenAPIKeys, "forbidden-api-keys", px.ForbiddenAPIKeys, "Forbidden Kafka request types, e.g. 20 (DeleteTopics): a client requesting one is disconnected")
 	fs.BoolVar(&px.ProducerAcks0Disabled, "producer-acks-0-disabled", px.ProducerAcks0Disabled, "Accepted for compatibility, no effect: a performance hint in the proxy we replace (assume producers never send acks=0); acks=0 produce requests are always relayed")
 	fs.DurationVar(&px.ListenerKeepAlive, "proxy-listener-keep-alive", px.ListenerKeepAlive, "Keep alive period for client connections. If zero, keep-alives are disabled")

@@ -78,8 +78,9 @@ type DynamicListeners struct {
 	SequentialMinPort int `yaml:"sequentialMinPort"`
 	// DefaultListenerIP is the IP dynamic listeners bind to.
 	DefaultListenerIP string `yaml:"defaultListenerIp"`
-	// AdvertisedListener, if set, is the host advertised for dynamic
-	// listeners instead of DefaultListenerIP.
+	// AdvertisedListener, if set, is what dynamic listeners advertise
+	// instead of DefaultListenerIP: a host with an optional fixed port,
+	// {{.brokerId}} standing for the node id (AdvertisedTemplate).
 	AdvertisedListener string `yaml:"advertisedListener"`
 }
 

@@ -108,6 +108,11 @@ func (c *Config) validateProxy(p *Problems) {
 	if dl.DefaultListenerIP == "" {
 		p.add("proxy.dynamicListeners.defaultListenerIp", "must not be empty")
 	}
+	if dl.AdvertisedListener != "" {
+		if _, err := ParseAdvertisedTemplate(dl.AdvertisedListener); err != nil {
+			p.add("proxy.dynamicListeners.advertisedListener", "%v", err)
+		}
+	}
 	for i, k := range px.ForbiddenAPIKeys {
 		if k < 0 || k > 32767 {
 			p.add(fmt.Sprintf("proxy.forbiddenApiKeys[%d]", i), "%d is not an API key", k)

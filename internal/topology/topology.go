@@ -26,6 +26,7 @@ type ListenFunc func(upstream, local string) (net.Addr, error)
 // Topology is safe for concurrent use by all sessions.
 type Topology struct {
 	dyn    config.DynamicListeners
+	adv    *config.AdvertisedTemplate // nil: advertise DefaultListenerIP
 	listen ListenFunc
 	log    *slog.Logger
 
@@ -50,6 +51,13 @@ func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error
 		advert:   map[string]address{},
 		unmapped: map[string]struct{}{},
 		nextPort: px.DynamicListeners.SequentialMinPort,
+	}
+	if s := px.DynamicListeners.AdvertisedListener; s != "" {
+		adv, err := config.ParseAdvertisedTemplate(s)
+		if err != nil {
+			return nil, fmt.Errorf("--dynamic-advertised-listener %q: %w", s, err)
+		}
+		t.adv = adv
 	}
 	for _, m := range append(append([]config.Mapping{}, px.BootstrapServers...), px.ExternalServers...) {
 		host, port, err := config.SplitHostPort(m.AdvertisedAddress())
@@ -125,13 +133,14 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 		return "", 0, err
 	}
 	p, _ := strconv.Atoi(boundPort)
-	advHost := t.dyn.DefaultListenerIP
-	if t.dyn.AdvertisedListener != "" {
-		advHost = t.dyn.AdvertisedListener
+	a := address{t.dyn.DefaultListenerIP, int32(p)}
+	if t.adv != nil {
+		if a.host, a.port, err = t.adv.Address(nodeID, p); err != nil {
+			return "", 0, fmt.Errorf("--dynamic-advertised-listener for broker %d: %w", nodeID, err)
+		}
 	}
-	a := address{advHost, int32(p)}
 	t.advert[key] = a
-	t.log.Info("dynamic listener started", "broker", broker, "node_id", nodeID, "listen", bound.String(), "advertised", net.JoinHostPort(a.host, boundPort))
+	t.log.Info("dynamic listener started", "broker", broker, "node_id", nodeID, "listen", bound.String(), "advertised", net.JoinHostPort(a.host, strconv.Itoa(int(a.port))))
 	return a.host, a.port, nil
 }
 

@@ -139,6 +139,17 @@ func TestDynamic(t *testing.T) {
 		{"advertised listener", config.DynamicListeners{DefaultListenerIP: "0.0.0.0", AdvertisedListener: "proxy.example.com"},
 			[]string{"b5:9092->0.0.0.0:0", "b1:9092->0.0.0.0:0", "b9:9092->0.0.0.0:0"},
 			[]string{"proxy.example.com:40000", "proxy.example.com:40001", "proxy.example.com:40000", "proxy.example.com:40002"}},
+		// As in the proxy we replace: {{.brokerId}} in the host, and a
+		// fixed port advertised instead of the listener's.
+		{"advertised template", config.DynamicListeners{DefaultListenerIP: "0.0.0.0", AdvertisedListener: "kafka-{{.brokerId}}.example.com"},
+			[]string{"b5:9092->0.0.0.0:0", "b1:9092->0.0.0.0:0", "b9:9092->0.0.0.0:0"},
+			[]string{"kafka-5.example.com:40000", "kafka-1.example.com:40001", "kafka-5.example.com:40000", "kafka-9.example.com:40002"}},
+		{"advertised template with port", config.DynamicListeners{DefaultListenerIP: "0.0.0.0", AdvertisedListener: "kafka-{{.brokerId}}.example.com:9092"},
+			[]string{"b5:9092->0.0.0.0:0", "b1:9092->0.0.0.0:0", "b9:9092->0.0.0.0:0"},
+			[]string{"kafka-5.example.com:9092", "kafka-1.example.com:9092", "kafka-5.example.com:9092", "kafka-9.example.com:9092"}},
+		{"advertised fixed port", config.DynamicListeners{DefaultListenerIP: "0.0.0.0", AdvertisedListener: "proxy.example.com:30000"},
+			[]string{"b5:9092->0.0.0.0:0", "b1:9092->0.0.0.0:0", "b9:9092->0.0.0.0:0"},
+			[]string{"proxy.example.com:30000", "proxy.example.com:30000", "proxy.example.com:30000", "proxy.example.com:30000"}},
 		{"default listener ip", config.DynamicListeners{DefaultListenerIP: "10.1.2.3", Deterministic: true, SequentialMinPort: 100},
 			[]string{"b5:9092->10.1.2.3:105", "b1:9092->10.1.2.3:101", "b9:9092->10.1.2.3:109"},
 			[]string{"10.1.2.3:105", "10.1.2.3:101", "10.1.2.3:105", "10.1.2.3:109"}},
