@@ -20,7 +20,9 @@ func main() {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	if err := cli.NewRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "kafka-proxy:", err)
+		if !cli.Reported(err) {
+			fmt.Fprintln(os.Stderr, "kafka-proxy:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -168,7 +168,7 @@ log:
 	want.Kafka.DialTimeout = 20 * time.Second
 	want.Kafka.ReadTimeout = 3 * time.Second
 	want.HTTP.ListenAddress = "127.0.0.1:9090"
-	want.Log = config.Log{Format: "text", Level: "warn"}
+	want.Log.Format, want.Log.Level = "text", "warn"
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("got %+v\nwant %+v", *got, want)
 	}
@@ -284,7 +284,8 @@ func TestServerHelp(t *testing.T) {
 		"--proxy-listener-keep-alive", "--proxy-listener-read-buffer-size", "--proxy-listener-write-buffer-size",
 		"--proxy-request-buffer-size", "--proxy-response-buffer-size", "--producer-acks-0-disabled",
 		"--http-listen-address", "--http-health-path", "--http-metrics-path", "--http-disable",
-		"--log-format", "--log-level", "--debug-enable", "--debug-listen-address",
+		"--log-format", "--log-level", "--log-level-fieldname", "--log-msg-fieldname", "--log-time-fieldname",
+		"--debug-enable", "--debug-listen-address",
 		"--config", "--shutdown-drain-timeout", "--http-ready-path",
 	} {
 		if !strings.Contains(out, "  "+flag+" ") {

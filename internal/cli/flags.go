@@ -55,6 +55,9 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.HTTP.MetricsPath, "http-metrics-path", cfg.HTTP.MetricsPath, "Path on which to expose metrics")
 	fs.StringVar(&cfg.Log.Format, "log-format", cfg.Log.Format, "Log format text or json")
 	fs.StringVar(&cfg.Log.Level, "log-level", cfg.Log.Level, "Log level debug, info, warning or error")
+	fs.StringVar(&cfg.Log.TimeFieldName, "log-time-fieldname", cfg.Log.TimeFieldName, "JSON log field for the time")
+	fs.StringVar(&cfg.Log.LevelFieldName, "log-level-fieldname", cfg.Log.LevelFieldName, "JSON log field for the level")
+	fs.StringVar(&cfg.Log.MsgFieldName, "log-msg-fieldname", cfg.Log.MsgFieldName, "JSON log field for the message")
 	fs.BoolVar(&cfg.Debug.Enable, "debug-enable", cfg.Debug.Enable, "Enable the pprof debug endpoint")
 	fs.StringVar(&cfg.Debug.ListenAddress, "debug-listen-address", cfg.Debug.ListenAddress, "Debug listen address")
 }

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,10 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		return runProxy(ctx, cfg, log, nil)
 	})
 }
+
+// Reported tells main that err was already written to the log (JSON
+// mode), so it only exits non-zero instead of printing it as text.
+func Reported(err error) bool { return errors.Is(err, errReported) }
 
 // runFunc runs the proxy with the resolved, validated configuration.
 type runFunc func(ctx context.Context, cfg config.Config, log *slog.Logger) error

@@ -26,15 +26,21 @@ func newServerCmd(run runFunc) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			final, err := resolveConfig(cmd, file, cfg)
+			logCfg := final.Log
+			if logCfg.Format == "" { // the file did not load: the flags' settings
+				logCfg = cfg.Log
+			}
 			if err != nil {
-				return err
+				return reportStartup(cmd.ErrOrStderr(), logCfg, err)
 			}
 			log := newLogger(cmd.ErrOrStderr(), final.Log)
-			return run(cmd.Context(), final, log)
+			return reportStartup(cmd.ErrOrStderr(), logCfg, run(cmd.Context(), final, log))
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
 	bindServerFlags(cmd.Flags(), &cfg)
+	// A bad flag, in JSON mode if the flags before it asked for it.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return reportStartup(c.ErrOrStderr(), cfg.Log, err) })
 	return cmd
 }
 
@@ -77,6 +83,9 @@ func resolveConfig(cmd *cobra.Command, file string, fromFlags config.Config) (co
 // runProxy runs the proxy and its HTTP endpoints until ctx ends, then
 // drains. started, if set, is told the server once it listens.
 func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started func(*server.Server)) error {
+	// Libraries that log through slog's or the log package's default (the
+	// AWS SDK, via upstream) then write in the configured format.
+	slog.SetDefault(log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)

@@ -122,6 +122,11 @@ type HTTP struct {
 type Log struct {
 	Format string `yaml:"format"` // text or json
 	Level  string `yaml:"level"`  // debug, info, warn, error
+	// The JSON field names of time, level and message, as the proxy we
+	// replace names them (--log-*-fieldname).
+	TimeFieldName  string `yaml:"timeFieldName"`
+	LevelFieldName string `yaml:"levelFieldName"`
+	MsgFieldName   string `yaml:"msgFieldName"`
 }
 
 // Debug exposes net/http/pprof on its own address when enabled.
@@ -164,7 +169,7 @@ func Default() Config {
 			ReadyPath:     "/ready",
 			MetricsPath:   "/metrics",
 		},
-		Log:   Log{Format: "text", Level: "info"},
+		Log:   Log{Format: "text", Level: "info", TimeFieldName: "@timestamp", LevelFieldName: "@level", MsgFieldName: "@message"},
 		Debug: Debug{ListenAddress: "0.0.0.0:6060"},
 	}
 }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
@@ -19,7 +21,9 @@ import (
 // config/profile, web identity, ECS/EC2 roles), optionally assuming a role.
 // The SDK caches and refreshes the credentials itself.
 func newAWSCredentials(ctx context.Context, c config.AWS) (aws.CredentialsProvider, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The SDK's own lines (retries, deprecations) go to the process log
+	// in its format, never as plain text beside JSON lines.
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.LoggerFunc(awsLog))}
 	if c.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(c.Region))
 	}
@@ -43,6 +47,18 @@ func newAWSCredentials(ctx context.Context, c config.AWS) (aws.CredentialsProvid
 		return nil, fmt.Errorf("aws: no credentials provider found")
 	}
 	return provider, nil
+}
+
+// awsLog writes one AWS SDK log line to the default logger.
+func awsLog(c logging.Classification, format string, v ...any) {
+	level := slog.LevelInfo
+	switch c {
+	case logging.Warn:
+		level = slog.LevelWarn
+	case logging.Debug:
+		level = slog.LevelDebug
+	}
+	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
 }
 
 // mskIAMToken signs MSK IAM OAUTHBEARER tokens (a presigned
