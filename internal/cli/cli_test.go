@@ -299,3 +299,26 @@ func TestServerHelp(t *testing.T) {
 		}
 	}
 }
+
+// Combinations the proxy we replace runs (settings without the switch
+// that enables them) are valid here too, each named in a warning.
+func TestValidateWarnsIgnoredSettings(t *testing.T) {
+	_, out, err := execute(t, "validate", "--bootstrap-server-mapping", baseMapping,
+		"--tls-ca-chain-cert-file", "/ca.pem", "--sasl-username", "u", "--sasl-password", "p")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"warning: kafka.tls.caChainCertFile (--tls-ca-chain-cert-file) is ignored: TLS to the brokers is off (--tls-enable)",
+		"warning: kafka.sasl.username (--sasl-username) is ignored: SASL to the brokers is off (--sasl-enable)",
+		"warning: kafka.sasl.password (--sasl-password) is ignored",
+		"configuration is valid",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\"p\"") || strings.Contains(out, " p\n") {
+		t.Errorf("validate output shows the password:\n%s", out)
+	}
+}

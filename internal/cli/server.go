@@ -52,8 +52,12 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check a configuration (file and flags) and print the problems found",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := resolveConfig(cmd, file, cfg); err != nil {
+			final, err := resolveConfig(cmd, file, cfg)
+			if err != nil {
 				return err
+			}
+			for _, w := range final.Warnings() {
+				fmt.Fprintln(cmd.OutOrStdout(), "warning:", w)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
 			return nil

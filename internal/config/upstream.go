@@ -157,19 +157,6 @@ func validateTLS(p *Problems, t *TLS) {
 	if (t.ClientKeyPassword != "" || t.ClientKeyPasswordFile != "") && t.ClientKeyFile == "" {
 		p.add(at+"clientKeyPassword", "is set but there is no clientKeyFile")
 	}
-	if !t.Enable {
-		for _, f := range []struct {
-			path string
-			set  bool
-		}{
-			{"caChainCertFile", t.CAChainCertFile != ""}, {"clientCertFile", t.ClientCertFile != ""},
-			{"clientKeyFile", t.ClientKeyFile != ""}, {"serverName", t.ServerName != ""},
-		} {
-			if f.set {
-				p.add(at+f.path, "is set but kafka.tls.enable is false (--tls-enable)")
-			}
-		}
-	}
 }
 
 func validateSASL(p *Problems, s *SASL) {
@@ -177,12 +164,8 @@ func validateSASL(p *Problems, s *SASL) {
 	if s.OAuth.TokenCommandTimeout < 0 {
 		p.add(at+"oauth.tokenCommandTimeout", "must not be negative (0 means 10s)")
 	}
-	credentials := s.Username != "" || s.Password != "" || s.PasswordFile != "" || s.PasswordEnv != "" || s.JaasConfigFile != ""
 	if !s.Enable {
-		if credentials {
-			p.add(at+"enable", "credentials are set but SASL is disabled (--sasl-enable)")
-		}
-		return
+		return // its settings are ignored (Warnings)
 	}
 	method := s.NormalizedMethod()
 	passwords := 0
@@ -221,6 +204,46 @@ func validateSASL(p *Problems, s *SASL) {
 	default:
 		p.add(at+"method", "%q is not one of %s", s.Method, strings.Join(Mechanisms, ", "))
 	}
+}
+
+// upstreamWarnings are settings that do nothing without the switch that
+// enables them. The proxy we replace ignores them silently; here they
+// start with a warning naming what is ignored, so a manifest written for
+// it still runs.
+func (c *Config) upstreamWarnings() []string {
+	var w []string
+	t := c.Kafka.TLS
+	if !t.Enable {
+		for _, f := range []struct {
+			path, flag string
+			set        bool
+		}{
+			{"caChainCertFile", "--tls-ca-chain-cert-file", t.CAChainCertFile != ""},
+			{"clientCertFile", "--tls-client-cert-file", t.ClientCertFile != ""},
+			{"clientKeyFile", "--tls-client-key-file", t.ClientKeyFile != ""},
+			{"serverName", "--tls-server-name", t.ServerName != ""},
+		} {
+			if f.set {
+				w = append(w, fmt.Sprintf("kafka.tls.%s (%s) is ignored: TLS to the brokers is off (--tls-enable)", f.path, f.flag))
+			}
+		}
+	}
+	s := c.Kafka.SASL
+	if !s.Enable {
+		for _, f := range []struct {
+			path, flag string
+			set        bool
+		}{
+			{"username", "--sasl-username", s.Username != ""}, {"password", "--sasl-password", s.Password != ""},
+			{"passwordFile", "--sasl-password-file", s.PasswordFile != ""}, {"passwordEnv", "--sasl-password-env", s.PasswordEnv != ""},
+			{"jaasConfigFile", "--sasl-jaas-config-file", s.JaasConfigFile != ""},
+		} {
+			if f.set {
+				w = append(w, fmt.Sprintf("kafka.sasl.%s (%s) is ignored: SASL to the brokers is off (--sasl-enable)", f.path, f.flag))
+			}
+		}
+	}
+	return w
 }
 
 func noPasswords(p *Problems, s *SASL, method string) {

@@ -33,8 +33,7 @@ func TestValidateUpstream(t *testing.T) {
 		{"msk iam oauth", func(k *Kafka) { k.SASL.Enable, k.SASL.Method, k.SASL.AWS.Region = true, "OAUTHBEARER", "eu-west-1" }, nil},
 		{"aws with password", func(k *Kafka) { k.SASL.Enable, k.SASL.Method, k.SASL.Password = true, "AWS_MSK_IAM", "p" },
 			[]string{"kafka.sasl.method: AWS_MSK_IAM does not use username, password or JAAS settings"}},
-		{"credentials while disabled", func(k *Kafka) { k.SASL.Username = "u" },
-			[]string{"kafka.sasl.enable: credentials are set but SASL is disabled (--sasl-enable)"}},
+		{"credentials while disabled: a warning", func(k *Kafka) { k.SASL.Username = "u" }, nil},
 		{"tls problems", func(k *Kafka) {
 			k.TLS = TLS{Enable: true, MinVersion: "1.4", CipherSuites: []string{"NOPE"}, ClientCertFile: "/c", ClientKeyPassword: "x", Refresh: -1}
 		}, []string{
@@ -44,8 +43,7 @@ func TestValidateUpstream(t *testing.T) {
 			"kafka.tls.clientKeyFile: is required with clientCertFile",
 			"kafka.tls.clientKeyPassword: is set but there is no clientKeyFile",
 		}},
-		{"tls files while disabled", func(k *Kafka) { k.TLS.CAChainCertFile = "/ca" },
-			[]string{"kafka.tls.caChainCertFile: is set but kafka.tls.enable is false (--tls-enable)"}},
+		{"tls files while disabled: a warning", func(k *Kafka) { k.TLS.CAChainCertFile = "/ca" }, nil},
 		{"negative reauth floor", func(k *Kafka) { k.ReauthMinLifetime = -1 }, []string{"kafka.reauthMinLifetime: must not be negative"}},
 	}
 	for _, tc := range cases {
@@ -101,5 +99,27 @@ kafka:
 	cfg.validateUpstream(&probs)
 	if len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
+	}
+}
+
+// Settings the proxy we replace ignores without their switch are accepted
+// with a warning naming the setting, its flag and the switch.
+func TestUpstreamWarnings(t *testing.T) {
+	c := Default()
+	c.Kafka.TLS.CAChainCertFile, c.Kafka.TLS.ServerName = "/ca.pem", "b.example"
+	c.Kafka.SASL.Username, c.Kafka.SASL.PasswordFile = "u", "/pw"
+	want := []string{
+		"kafka.tls.caChainCertFile (--tls-ca-chain-cert-file) is ignored: TLS to the brokers is off (--tls-enable)",
+		"kafka.tls.serverName (--tls-server-name) is ignored: TLS to the brokers is off (--tls-enable)",
+		"kafka.sasl.username (--sasl-username) is ignored: SASL to the brokers is off (--sasl-enable)",
+		"kafka.sasl.passwordFile (--sasl-password-file) is ignored: SASL to the brokers is off (--sasl-enable)",
+	}
+	if got := c.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("warnings %q\nwant %q", got, want)
+	}
+	c.Kafka.TLS.Enable = true
+	c.Kafka.SASL.Enable = true
+	if got := c.Warnings(); len(got) != 0 {
+		t.Errorf("enabled: warnings %q", got)
 	}
 }

@@ -16,6 +16,12 @@ func (p *Problems) add(path, format string, args ...any) {
 	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
 }
 
+// Warnings lists settings that a valid configuration ignores, for the
+// log at start and for `validate`.
+func (c *Config) Warnings() []string {
+	return c.upstreamWarnings()
+}
+
 // Validate lists every problem in cfg at once (not just the first), so one
 // start-up attempt tells the operator everything to fix. The error is a
 // Problems value.

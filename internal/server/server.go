@@ -91,6 +91,9 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}, upstreams: ups}
+	for _, w := range cfg.Warnings() {
+		log.Warn("setting ignored", "why", w)
+	}
 	if cfg.Proxy.ProducerAcks0Disabled {
 		// A hint to skip the acks check in the proxy we replace; acting on
 		// it would lose every record an acks=0 producer sends.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
@@ -16,18 +18,23 @@ type userPass func(ctx context.Context) (user, pass string, err error)
 
 // newUserPass resolves where PLAIN/SCRAM credentials come from and checks
 // once that they can be read, so a missing file fails at start-up.
-func newUserPass(s config.SASL, method string) (userPass, error) {
+func newUserPass(s config.SASL, method string, log *slog.Logger) (userPass, error) {
 	var fn userPass
 	switch {
 	case s.JaasConfigFile != "":
 		path := s.JaasConfigFile
+		var mismatch sync.Once
 		fn = func(context.Context) (string, string, error) {
 			j, err := ReadJAASFile(path)
 			if err != nil {
 				return "", "", err
 			}
 			if !contains(j.Mechanisms, method) {
-				return "", "", fmt.Errorf("jaas %s: %s serves %s, not the configured --sasl-method %s", path, j.LoginModule, strings.Join(j.Mechanisms, "/"), method)
+				// The proxy we replace takes only the username and
+				// password from the file; so does this one, and says so.
+				mismatch.Do(func() {
+					log.Warn("setting ignored", "why", fmt.Sprintf("the JAAS login module %s in %s (--sasl-jaas-config-file) serves %s; its username and password are used with --sasl-method %s", j.LoginModule, path, strings.Join(j.Mechanisms, "/"), method))
+				})
 			}
 			return j.Options["username"], j.Options["password"], nil
 		}

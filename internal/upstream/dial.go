@@ -113,7 +113,7 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now)
+		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now, log)
 		if err != nil {
 			return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, d.secrets.all()))
 		}

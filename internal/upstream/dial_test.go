@@ -348,11 +348,6 @@ func TestNewFailsFast(t *testing.T) {
 		{"failing token command", func(k *config.Kafka) {
 			k.SASL = config.SASL{Enable: true, Method: "OAUTHBEARER", OAuth: config.OAuth{TokenCommand: "echo nope >&2; exit 1", TokenCommandTimeout: 5 * time.Second}}
 		}, "oauth token command failed: exit status 1: nope"},
-		{"jaas for another mechanism", func(k *config.Kafka) {
-			path := dir + "/plain.jaas"
-			_ = os.WriteFile(path, []byte(`org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";`), 0o600)
-			k.SASL = config.SASL{Enable: true, Method: "SCRAM-SHA-512", JaasConfigFile: path}
-		}, "serves PLAIN, not the configured --sasl-method SCRAM-SHA-512"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,21 +372,34 @@ func TestPasswordSources(t *testing.T) {
 	if err := os.WriteFile(jaas, []byte("KafkaClient {\n  org.apache.kafka.common.security.scram.ScramLoginModule required\n  username=\""+c.User+"\"\n  password=\""+c.Password+"\";\n};\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	plainJAAS := dir + "/plain.jaas"
+	if err := os.WriteFile(plainJAAS, []byte("KafkaClient {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n  username=\""+c.User+"\"\n  password=\""+c.Password+"\";\n};\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("KAFKA_PROXY_TEST_PW", c.Password)
 	for name, edit := range map[string]func(*config.SASL){
 		"file": func(s *config.SASL) { s.Password, s.PasswordFile = "", pwFile },
 		"env":  func(s *config.SASL) { s.Password, s.PasswordEnv = "", "KAFKA_PROXY_TEST_PW" },
 		"jaas": func(s *config.SASL) { s.Username, s.Password, s.JaasConfigFile = "", "", jaas },
+		// As in the proxy we replace, the login module is ignored: its
+		// username and password serve --sasl-method, with a warning.
+		"jaas of another module": func(s *config.SASL) { s.Username, s.Password, s.JaasConfigFile = "", "", plainJAAS },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := c.Kafka
 			edit(&cfg.SASL)
-			d, _, _ := newDialer(t, cfg)
-			conn, err := d.Dial(context.Background(), c.Addrs[0])
-			if err != nil {
-				t.Fatalf("Dial: %v", err)
+			d, _, logs := newDialer(t, cfg)
+			for range 2 {
+				conn, err := d.Dial(context.Background(), c.Addrs[0])
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				conn.Close()
 			}
-			conn.Close()
+			warned := strings.Count(logs.String(), "PlainLoginModule in "+plainJAAS+" (--sasl-jaas-config-file) serves PLAIN; its username and password are used with --sasl-method SCRAM-SHA-256")
+			if want := map[bool]int{true: 1, false: 0}[name == "jaas of another module"]; warned != want {
+				t.Errorf("login module warning logged %d times, want %d:\n%s", warned, want, logs)
+			}
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -48,11 +49,11 @@ func (s *secrets) all() []string {
 
 // newMechanism builds the franz-go client mechanism for cfg and checks
 // once that its credentials can be obtained.
-func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func() time.Time) (sasl.Mechanism, error) {
+func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func() time.Time, log *slog.Logger) (sasl.Mechanism, error) {
 	method := cfg.NormalizedMethod()
 	switch method {
 	case config.MechanismPlain, config.MechanismScram256, config.MechanismScram512:
-		up, err := newUserPass(cfg, method)
+		up, err := newUserPass(cfg, method, log)
 		if err != nil {
 			return nil, err
 		}
