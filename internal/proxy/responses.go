@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,7 +43,13 @@ func (s *Session) deliver(e inflight) error {
 		return nil
 	}
 	s.responseReader()
-	return s.relayResponse(e)
+	err := s.relayResponse(e)
+	if err == nil {
+		s.answered.Store(true)
+	} else if s.opts.FirstResponseHint != "" && !s.answered.Load() && (errors.Is(err, io.EOF) || errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrNegativeSize)) {
+		err = fmt.Errorf("%w; %s", err, s.opts.FirstResponseHint)
+	}
+	return err
 }
 
 // relayResponse reads one broker response for e and passes it on.

@@ -61,6 +61,11 @@ type Options struct {
 	// Reauthenticate, if set, renews the upstream SASL session (KIP-368)
 	// over the session's own pipeline and returns the next lifetime.
 	Reauthenticate func(ctx context.Context, rt upstream.RoundTripper) (time.Duration, error)
+	// FirstResponseHint, if set, is added to the error when the broker
+	// closes the connection (or sends a non-Kafka frame) instead of
+	// answering the session's first request: with plaintext upstream
+	// connections, that the broker may require TLS.
+	FirstResponseHint string
 	// MinSessionLifetime is the shortest interval between two renewals of
 	// one connection's broker session, unless the session is shorter:
 	// then it is renewed at 95% of its lifetime (see renewalDelay).
@@ -103,6 +108,7 @@ type Session struct {
 	// value would allocate a closure for every burst of requests.
 	respond    func()
 	respFailed atomic.Bool // the responder failed while the session was open
+	answered   atomic.Bool // the broker has answered a request of this session
 	// watch is the broker socket's registration with opts.BrokerWatch;
 	// brokerClosed is set when that ended the session.
 	watch        brokerWatchState

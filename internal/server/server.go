@@ -165,9 +165,19 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		RequestReaders:     proxy.NewReaderPool(reqBuf),
 		ResponseReaders:    proxy.NewReaderPool(respBuf),
 		MinSessionLifetime: cfg.Kafka.ReauthMinLifetime,
+		FirstResponseHint:  plaintextHint(cfg.Kafka),
 		BrokerWatch:        proxy.NewBrokerWatch(), // takes nothing until a session arms it
 	}
 	return s, nil
+}
+
+// plaintextHint is the session's hint for a broker that hangs up on its
+// first request, when the proxy dials the brokers without TLS.
+func plaintextHint(k config.Kafka) string {
+	if k.TLS.Enable {
+		return ""
+	}
+	return upstream.PlaintextHint
 }
 
 // Topology is the broker address map (for tests and the status page).

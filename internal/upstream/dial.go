@@ -207,6 +207,9 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 		if d.tls != nil && isTLSAlert(err) {
 			return nil, d.tlsFailure(broker, err)
 		}
+		if d.tls == nil && (errors.Is(err, errClosedByBroker) || errors.Is(err, errImplausibleSize)) {
+			return nil, fmt.Errorf("broker %s: %w; %s", broker, err, PlaintextHint)
+		}
 		return nil, fmt.Errorf("broker %s: %w", broker, err)
 	}
 	up.APIVersions = versions
@@ -235,6 +238,11 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	d.log.Debug("upstream authenticated", "broker", broker, "mechanism", up.Mechanism, "session_lifetime", lifetime)
 	return up, nil
 }
+
+// PlaintextHint follows a broker that hung up on (or answered with
+// non-Kafka bytes) the first request of a plaintext connection: what a
+// TLS-only listener does.
+const PlaintextHint = "the broker's listener may require TLS: set --tls-enable (and --tls-ca-chain-cert-file for a private CA)"
 
 // isTLSAlert reports a TLS alert from the broker, e.g. a rejected client
 // certificate, which TLS 1.3 delivers with the first read after the

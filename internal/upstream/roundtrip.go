@@ -72,7 +72,7 @@ func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (km
 	}
 	n := binary.BigEndian.Uint32(size[:])
 	if n < 4 || n > maxResponse {
-		return nil, fmt.Errorf("read %s response: implausible size %d (is this a Kafka listener with the right TLS setting?)", kmsg.NameForKey(req.Key()), n)
+		return nil, fmt.Errorf("read %s response: %w %d (is this a Kafka listener with the right TLS setting?)", kmsg.NameForKey(req.Key()), errImplausibleSize, n)
 	}
 	frame := make([]byte, n)
 	if _, err := io.ReadFull(rt.conn, frame); err != nil {
@@ -91,6 +91,10 @@ func (rt *connRoundTripper) RoundTrip(ctx context.Context, req kmsg.Request) (km
 // errClosedByBroker marks a connection the broker closed mid-exchange,
 // which is how brokers (and kfake) answer some authentication failures.
 var errClosedByBroker = errors.New("broker closed the connection")
+
+// errImplausibleSize is a response size no Kafka broker sends: usually
+// TLS record bytes read as a Kafka frame.
+var errImplausibleSize = errors.New("implausible size")
 
 func closedErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

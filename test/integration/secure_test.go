@@ -214,3 +214,34 @@ func TestReauthenticationThroughProxy(t *testing.T) {
 type disconnectCounter struct{ n *atomic.Int64 }
 
 func (d disconnectCounter) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) { d.n.Add(1) }
+
+// TestPlaintextToTLSBroker: without --tls-enable, a TLS-only broker hangs
+// up on the proxy's first request. The log says the broker may require
+// TLS and names the flag, on the splice path (no SASL: the client's own
+// first request) and on the dial path (SASL: the proxy's ApiVersions), and
+// the proxy keeps serving.
+func TestPlaintextToTLSBroker(t *testing.T) {
+	for _, mode := range []memkafka.SecurityMode{memkafka.TLSOnly, memkafka.SASLPlainTLS} {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := kafkatest.StartSecureCluster(t, mode, memkafka.WithBrokers(1))
+			p := kafkatest.StartProxy(t, c.Addrs, func(cfg *config.Config) {
+				cfg.Kafka.SASL = c.Kafka.SASL // the TLS settings left out, as by mistake
+			})
+			for range 2 {
+				ctx := ctxT(t, 10*time.Second)
+				cl := franzClient(t, p, kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))
+				if err := cl.Ping(ctx); err == nil {
+					t.Fatal("a plaintext proxy reached a TLS-only broker")
+				}
+				cl.Close()
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(p.Logs.String(), "may require TLS: set --tls-enable") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !strings.Contains(p.Logs.String(), "may require TLS: set --tls-enable") {
+				t.Fatalf("no TLS hint in the log:\n%s", p.Logs.String())
+			}
+		})
+	}
+}
