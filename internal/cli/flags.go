@@ -36,7 +36,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 
 	fs.StringVar(&k.ClientID, "kafka-client-id", k.ClientID, "Client id the proxy uses for its own requests to brokers")
 	fs.DurationVar(&k.DialTimeout, "kafka-dial-timeout", k.DialTimeout, "How long to wait for the initial connection")
-	fs.DurationVar(&k.ReadTimeout, "kafka-read-timeout", k.ReadTimeout, "How long to wait for the rest of a response once it started arriving")
+	fs.DurationVar(&k.ReadTimeout, "kafka-read-timeout", k.ReadTimeout, "How long a broker may go without sending while a response is due: before it starts (on top of the wait the request itself allows, e.g. a Fetch's max wait) and between its bytes")
 	fs.DurationVar(&k.WriteTimeout, "kafka-write-timeout", k.WriteTimeout, "How long to wait for a transmit")
 	fs.DurationVar(&k.KeepAlive, "kafka-keep-alive", k.KeepAlive, "Keep alive period for broker connections. If zero, keep-alives are disabled")
 	fs.IntVar(&k.MaxOpenRequests, "kafka-max-open-requests", k.MaxOpenRequests, "Maximal number of open requests per connection before reading more from the client blocks")

@@ -12,9 +12,11 @@ import (
 
 // upstreamReader is the broker connection as the response reader sees it:
 // while armed (a response has started), every read extends the read
-// deadline by the read timeout. Unarmed, reads wait as long as the broker
-// takes to start a response (a JoinGroup or a long-poll Fetch may wait
-// minutes).
+// deadline by the read timeout. Before that, await bounds the wait for
+// the response to start by the read timeout plus what the request itself
+// allows the broker (a JoinGroup or a long-poll Fetch may wait minutes),
+// so a broker that accepts and never answers fails the session instead
+// of holding it open.
 type upstreamReader struct {
 	conn    net.Conn
 	timeout time.Duration
@@ -26,6 +28,14 @@ func (u *upstreamReader) Read(p []byte) (int, error) {
 		_ = u.conn.SetReadDeadline(time.Now().Add(u.timeout))
 	}
 	return u.conn.Read(p)
+}
+
+// await bounds the wait for the next response to start: the read timeout
+// plus wait, what the request allows the broker.
+func (u *upstreamReader) await(wait time.Duration) {
+	if u.timeout > 0 {
+		_ = u.conn.SetReadDeadline(time.Now().Add(u.timeout + wait))
+	}
 }
 
 // arm starts a response's deadline; disarm clears it once it is through.

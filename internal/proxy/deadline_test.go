@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // slowRead reads n bytes from r in small pieces with pauses, so the whole
@@ -74,5 +76,62 @@ func TestSlowProducerLargeRequestNotCut(t *testing.T) {
 		if f := <-got; !bytes.Equal(f, frame) {
 			t.Fatalf("tcp=%v: broker got %d of %d bytes", tcp, len(f), len(frame))
 		}
+	}
+}
+
+// A broker that takes a request and never answers: the session ends after
+// the read timeout (plus the request's own wait), with a reason, instead
+// of holding the connection open; and a long-poll Fetch answered within
+// its max wait is not cut by that bound.
+func TestSilentBrokerBounded(t *testing.T) {
+	opts := testOptions()
+	opts.ReadTimeout = 200 * time.Millisecond
+	h := startSession(t, false, opts, 0)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.MaxWaitMillis = 12, 600
+	go func() {
+		f, err := readFrame(h.broker) // the Fetch: answered after 500 ms
+		if err != nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		p, _ := parseRequest(f)
+		_ = writeAll(h.broker, rawResponse(p.CorrelationID, []byte("fetched")))
+		_, _ = readFrame(h.broker) // the next request: never answered
+	}()
+	if err := writeAll(h.client, requestFrame(fetch, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := readFrame(h.client); err != nil || !bytes.Equal(f, rawResponse(1, []byte("fetched"))) {
+		t.Fatalf("long-poll fetch within its max wait: %x, %v", f, err)
+	}
+	start := time.Now()
+	if err := writeAll(h.client, rawFrame(3, 1, 2, nil)); err != nil { // Metadata: no wait of its own
+		t.Fatal(err)
+	}
+	err := h.wait()
+	if took := time.Since(start); err == nil || took > 2*time.Second {
+		t.Fatalf("silent broker: Run = %v after %v, want an error after about the 200ms read timeout", err, took)
+	}
+}
+
+// A client that hangs up while its request waits on a silent broker ends
+// the session within the read timeout, even under a long-poll's bound.
+func TestClientGoneSilentBroker(t *testing.T) {
+	opts := testOptions()
+	opts.ReadTimeout = 200 * time.Millisecond
+	h := startSession(t, false, opts, 0)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.MaxWaitMillis = 12, 60_000
+	go func() { _, _ = readFrame(h.broker) }()
+	if err := writeAll(h.client, requestFrame(fetch, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	_ = h.client.Close()
+	_ = h.wait()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("session held %v after its client left", took)
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"time"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
@@ -20,6 +21,9 @@ type inflight struct {
 	// reply, if set, receives the response instead of the client: the
 	// request was the proxy's own (re-authentication).
 	reply chan<- reply
+	// wait is how long the broker may hold the request before answering
+	// (a long-poll Fetch, a JoinGroup), on top of the read timeout.
+	wait time.Duration
 }
 
 // reply is the response to a request the proxy sent itself. A failure

@@ -54,6 +54,13 @@ func (s *Session) deliver(e inflight) error {
 
 // relayResponse reads one broker response for e and passes it on.
 func (s *Session) relayResponse(e inflight) error {
+	if s.upR.Buffered() < 4 {
+		wait := e.wait
+		if s.clientGone.Load() {
+			wait = 0 // nobody waits for it any more
+		}
+		s.upSrc.await(wait)
+	}
 	prefix, err := s.upR.Peek(4)
 	if err != nil {
 		return fmt.Errorf("read %s response: %w", keyName(e.key), err)

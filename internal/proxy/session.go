@@ -109,6 +109,7 @@ type Session struct {
 	respond    func()
 	respFailed atomic.Bool // the responder failed while the session was open
 	answered   atomic.Bool // the broker has answered a request of this session
+	clientGone atomic.Bool // the client hung up with responses in flight
 	// watch is the broker socket's registration with opts.BrokerWatch;
 	// brokerClosed is set when that ended the session.
 	watch        brokerWatchState
@@ -241,6 +242,16 @@ func (s *Session) Run() error {
 	// acks=0 records still in the broker's receive queue). writeMu waits
 	// for a renewal's write in progress (its next request fails: the queue
 	// is closed).
+	if !s.draining.Load() {
+		// Nobody reads what is still in flight: a response that has not
+		// started within the read timeout is not worth holding the
+		// broker connection for (the responder may already be waiting
+		// under a long-poll's longer bound).
+		s.clientGone.Store(true)
+		if s.opts.ReadTimeout > 0 {
+			_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+		}
+	}
 	halfClosed := false
 	if cw, ok := s.up.Conn.(interface{ CloseWrite() error }); ok && !s.draining.Load() {
 		s.writeMu.Lock()
@@ -356,6 +367,7 @@ func (s *Session) pumpRequests() error {
 			head, total = frame, len(frame)
 		}
 		expectResponse := true
+		wait := wire.RequestWait(head[4:], h.Key, h.Version)
 		if h.Key == kmsg.Produce.Int16() {
 			acks, err := peekAcks(head, total, h.Version)
 			if err != nil {
@@ -383,7 +395,7 @@ func (s *Session) pumpRequests() error {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at
 			// the front, so the order of the two does not matter.
-			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after})
+			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after, wait: wait})
 		}
 		s.writeMu.Unlock()
 		if err != nil {
