@@ -52,6 +52,12 @@ func TestDropInFlags(t *testing.T) {
 		{[]string{"--external-server-mapping", "kafka-2:9092,other:32402", "--external-server-mapping=kafka-3:9092,other:32403"}, func(c *config.Config) {
 			c.Proxy.ExternalServers = []config.Mapping{{Upstream: "kafka-2:9092", Listen: "other:32402"}, {Upstream: "kafka-3:9092", Listen: "other:32403"}}
 		}},
+		{[]string{"--dial-address-mapping", "kafka-0.internal:9092,127.0.0.1:19092", "--dial-address-mapping=kafka-1.internal:9092,tunnel:19093"}, func(c *config.Config) {
+			c.Kafka.DialAddressMappings = []config.DialMapping{{From: "kafka-0.internal:9092", To: "127.0.0.1:19092"}, {From: "kafka-1.internal:9092", To: "tunnel:19093"}}
+		}},
+		{[]string{"--dynamic-advertised-listener", "kafka-{{.brokerId}}.example.com:9092"}, func(c *config.Config) {
+			c.Proxy.DynamicListeners.AdvertisedListener = "kafka-{{.brokerId}}.example.com:9092"
+		}},
 		{[]string{"--dynamic-listeners-disable"}, func(c *config.Config) { c.Proxy.DynamicListeners.Disable = true }},
 		{[]string{"--dynamic-listeners-disable=true"}, func(c *config.Config) { c.Proxy.DynamicListeners.Disable = true }},
 		{[]string{"--deterministic-listeners", "--dynamic-sequential-min-port", "32500"}, func(c *config.Config) {
@@ -276,7 +282,7 @@ func TestServerHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, flag := range []string{
-		"--bootstrap-server-mapping", "--external-server-mapping", "--dynamic-listeners-disable",
+		"--bootstrap-server-mapping", "--external-server-mapping", "--dynamic-listeners-disable", "--dial-address-mapping",
 		"--deterministic-listeners", "--dynamic-sequential-min-port", "--default-listener-ip",
 		"--dynamic-advertised-listener", "--forbidden-api-keys", "--kafka-client-id", "--kafka-dial-timeout",
 		"--kafka-read-timeout", "--kafka-write-timeout", "--kafka-keep-alive", "--kafka-max-open-requests",

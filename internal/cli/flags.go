@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -13,8 +14,8 @@ import (
 // deployed kafka-proxy, so existing manifests run unchanged.
 func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	px, k := &cfg.Proxy, &cfg.Kafka
-	fs.Var(&mappingsValue{dst: &px.BootstrapServers}, "bootstrap-server-mapping", "Mapping of Kafka bootstrap server address to local address (host:port,host:port(,advhost:advport)); repeatable")
-	fs.Var(&mappingsValue{dst: &px.ExternalServers}, "external-server-mapping", "Mapping of Kafka server address to external address (host:port,host:port). A listener for the external address is not started; repeatable")
+	fs.Var(mappingsValue(&px.BootstrapServers), "bootstrap-server-mapping", "Mapping of Kafka bootstrap server address to local address (host:port,host:port(,advhost:advport)); repeatable")
+	fs.Var(mappingsValue(&px.ExternalServers), "external-server-mapping", "Mapping of Kafka server address to external address (host:port,host:port). A listener for the external address is not started; repeatable")
 	fs.BoolVar(&px.DynamicListeners.Disable, "dynamic-listeners-disable", px.DynamicListeners.Disable, "Disable dynamic listeners")
 	fs.BoolVar(&px.DynamicListeners.Deterministic, "deterministic-listeners", px.DynamicListeners.Deterministic, "Enable deterministic listeners (listener port = min port + broker id)")
 	fs.IntVar(&px.DynamicListeners.SequentialMinPort, "dynamic-sequential-min-port", px.DynamicListeners.SequentialMinPort, "If set to non-zero, makes the dynamic listener use a sequential port starting with this value rather than a random port every time")
@@ -43,6 +44,8 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&k.ConnectionReadBufferSize, "kafka-connection-read-buffer-size", k.ConnectionReadBufferSize, "Size of the operating system's receive buffer for broker connections. If zero, system default is used")
 	fs.IntVar(&k.ConnectionWriteBufferSize, "kafka-connection-write-buffer-size", k.ConnectionWriteBufferSize, "Size of the operating system's transmit buffer for broker connections. If zero, system default is used")
 	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest interval between re-authentications (KIP-368) of one broker connection; a shorter broker session is still renewed before it expires, at 95% of its lifetime")
+	fs.Var(&listValue[config.DialMapping]{dst: &k.DialAddressMappings, parse: config.ParseDialMapping}, "dial-address-mapping",
+		"Dial another address for a broker than the one it has (broker host:port,dial host:port), e.g. through a tunnel; TLS still verifies the broker's name; repeatable")
 	bindUpstreamFlags(fs, k)
 	bindListenerTLSFlags(fs, &px.TLS)
 	bindLocalAuthFlags(fs, &cfg.Auth.Local)
@@ -62,25 +65,31 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.StringVar(&cfg.Debug.ListenAddress, "debug-listen-address", cfg.Debug.ListenAddress, "Debug listen address")
 }
 
-// mappingsValue is a repeatable flag of broker mappings.
-type mappingsValue struct {
-	dst     *[]config.Mapping
+// listValue is a repeatable flag whose values are parsed one by one
+// (broker mappings, dial mappings): the first use replaces the defaults.
+type listValue[T fmt.Stringer] struct {
+	dst     *[]T
+	parse   func(string) (T, error)
 	changed bool
 }
 
-func (v *mappingsValue) String() string {
+func mappingsValue(dst *[]config.Mapping) *listValue[config.Mapping] {
+	return &listValue[config.Mapping]{dst: dst, parse: config.ParseMapping}
+}
+
+func (v *listValue[T]) String() string {
 	if v.dst == nil {
 		return ""
 	}
 	return strings.Join(v.GetSlice(), " ")
 }
 
-func (v *mappingsValue) Set(s string) error {
-	m, err := config.ParseMapping(s)
+func (v *listValue[T]) Set(s string) error {
+	m, err := v.parse(s)
 	if err != nil {
 		return err
 	}
-	if !v.changed { // the first use replaces the defaults
+	if !v.changed {
 		*v.dst = nil
 		v.changed = true
 	}
@@ -88,14 +97,14 @@ func (v *mappingsValue) Set(s string) error {
 	return nil
 }
 
-func (v *mappingsValue) Type() string { return "stringArray" }
+func (v *listValue[T]) Type() string { return "stringArray" }
 
-func (v *mappingsValue) Append(s string) error { return v.Set(s) }
+func (v *listValue[T]) Append(s string) error { return v.Set(s) }
 
-func (v *mappingsValue) Replace(ss []string) error {
-	out := make([]config.Mapping, 0, len(ss))
+func (v *listValue[T]) Replace(ss []string) error {
+	out := make([]T, 0, len(ss))
 	for _, s := range ss {
-		m, err := config.ParseMapping(s)
+		m, err := v.parse(s)
 		if err != nil {
 			return err
 		}
@@ -105,7 +114,7 @@ func (v *mappingsValue) Replace(ss []string) error {
 	return nil
 }
 
-func (v *mappingsValue) GetSlice() []string {
+func (v *listValue[T]) GetSlice() []string {
 	out := make([]string, 0, len(*v.dst))
 	for _, m := range *v.dst {
 		out = append(out, m.String())

@@ -99,8 +99,10 @@ type Kafka struct {
 	// is still renewed before it expires, at 95% of its lifetime: no
 	// connection is closed for a short session.
 	ReauthMinLifetime time.Duration `yaml:"reauthMinLifetime"`
-	TLS               TLS           `yaml:"tls"`
-	SASL              SASL          `yaml:"sasl"`
+	// DialAddressMappings send the dial for a broker to another address.
+	DialAddressMappings []DialMapping `yaml:"dialAddressMappings"`
+	TLS                 TLS           `yaml:"tls"`
+	SASL                SASL          `yaml:"sasl"`
 	// IdentityFile maps client principals to their own SASL user or
 	// client certificate towards the brokers (--upstream-identity-file);
 	// principals it does not map use TLS and SASL above.

@@ -107,3 +107,29 @@ func CheckDialAddr(addr string) error {
 	}
 	return nil
 }
+
+// DialMapping makes the proxy dial To whenever it connects to the broker
+// at From (--dial-address-mapping): a broker reachable only through a
+// tunnel or another name. From is matched as the broker advertises it.
+type DialMapping struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// ParseDialMapping parses the flag form "brokerhost:port,dialhost:port".
+func ParseDialMapping(s string) (DialMapping, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 2 {
+		return DialMapping{}, fmt.Errorf("%q: want brokerhost:port,dialhost:port, got %d comma-separated parts", s, len(parts))
+	}
+	m := DialMapping{From: strings.TrimSpace(parts[0]), To: strings.TrimSpace(parts[1])}
+	for _, a := range []string{m.From, m.To} {
+		if err := CheckDialAddr(a); err != nil {
+			return DialMapping{}, fmt.Errorf("%q: %w", s, err)
+		}
+	}
+	return m, nil
+}
+
+// String is the flag form.
+func (m DialMapping) String() string { return m.From + "," + m.To }

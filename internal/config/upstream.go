@@ -124,12 +124,24 @@ func (s SASL) OAuthSource() string {
 func (c *Config) validateUpstream(p *Problems) {
 	validateTLS(p, &c.Kafka.TLS)
 	validateSASL(p, &c.Kafka.SASL)
-	// kafka.reauthMinLifetime (config.go) is the KIP-368 floor: a broker
-	// session shorter than it is not renewed, the connection is closed
-	// after in-flight responses so the client reconnects. Default 5s;
-	// tests lower it to use short lifetimes.
+	// kafka.reauthMinLifetime (config.go) bounds how often a connection
+	// re-authenticates (KIP-368); shorter sessions are still renewed.
 	if c.Kafka.ReauthMinLifetime < 0 {
 		p.add("kafka.reauthMinLifetime", "must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Kafka.DialAddressMappings {
+		at := fmt.Sprintf("kafka.dialAddressMappings[%d]", i)
+		for _, a := range []struct{ field, addr string }{{"from", m.From}, {"to", m.To}} {
+			if err := CheckDialAddr(a.addr); err != nil {
+				p.add(at+"."+a.field, "%v", err)
+			}
+		}
+		if k := strings.ToLower(m.From); seen[k] {
+			p.add(at+".from", "%s is mapped twice", m.From)
+		} else {
+			seen[k] = true
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,7 @@ type Dialer struct {
 	mech    sasl.Mechanism  // nil without SASL
 	secrets *secrets
 	now     func() time.Time
+	dialTo  map[string]string // broker host:port (lower case) -> address dialled
 
 	// authVersions remembers each broker's SaslAuthenticate version from
 	// Dial for Reauthenticate, which has no ApiVersions of its own.
@@ -94,7 +96,10 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dialer{cfg: cfg, log: log, hooks: hooks, secrets: &secrets{}, now: time.Now}
+	d := &Dialer{cfg: cfg, log: log, hooks: hooks, secrets: &secrets{}, now: time.Now, dialTo: map[string]string{}}
+	for _, m := range cfg.DialAddressMappings {
+		d.dialTo[strings.ToLower(m.From)] = m.To
+	}
 	d.dialer = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: cfg.KeepAlive}
 	if cfg.KeepAlive == 0 {
 		d.dialer.KeepAlive = -1
@@ -170,8 +175,15 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
 		defer cancel()
 	}
-	raw, err := d.dialer.DialContext(ctx, "tcp", broker)
+	addr := broker
+	if to, ok := d.dialTo[strings.ToLower(broker)]; ok {
+		addr = to // --dial-address-mapping; TLS below still verifies the broker's own name
+	}
+	raw, err := d.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if addr != broker {
+			return nil, fmt.Errorf("dial broker %s at %s (--dial-address-mapping): %w", broker, addr, err)
+		}
 		return nil, fmt.Errorf("dial broker %s: %w", broker, err)
 	}
 	if tc, ok := raw.(*net.TCPConn); ok {

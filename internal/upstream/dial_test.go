@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -421,4 +422,42 @@ func TestAWSMSKIAMRegionFromFlag(t *testing.T) {
 		t.Fatalf("Dial with the region from config only: %v", err)
 	}
 	conn.Close()
+}
+
+// --dial-address-mapping: the dial for a broker goes to the mapped
+// address (matched case-insensitively by host), and a failure names both.
+func TestDialAddressMapping(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cfg := config.Default().Kafka
+	cfg.DialTimeout = 2 * time.Second
+	cfg.DialAddressMappings = []config.DialMapping{
+		{From: "kafka-0.internal.invalid:9092", To: ln.Addr().String()},
+		{From: "kafka-1.internal.invalid:9092", To: "127.0.0.1:1"},
+	}
+	d, _, _ := newDialer(t, cfg)
+	c, err := d.Dial(context.Background(), "KAFKA-0.internal.invalid:9092")
+	if err != nil {
+		t.Fatalf("mapped dial: %v", err)
+	}
+	c.Close()
+	_, err = d.Dial(context.Background(), "kafka-1.internal.invalid:9092")
+	if err == nil || !strings.Contains(err.Error(), "kafka-1.internal.invalid:9092 at 127.0.0.1:1 (--dial-address-mapping)") {
+		t.Fatalf("mapped dial to a closed port: %v", err)
+	}
+	if _, err := d.Dial(context.Background(), "kafka-2.internal.invalid:9092"); err == nil {
+		t.Fatal("an unmapped unresolvable broker was reached")
+	}
 }
