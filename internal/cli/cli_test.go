@@ -64,6 +64,9 @@ func TestDropInFlags(t *testing.T) {
 			c.Proxy.DynamicListeners.Deterministic, c.Proxy.DynamicListeners.SequentialMinPort = true, 32500
 		}},
 		{[]string{"--dynamic-sequential-min-port=32600"}, func(c *config.Config) { c.Proxy.DynamicListeners.SequentialMinPort = 32600 }},
+		{[]string{"--dynamic-sequential-min-port=32600", "--dynamic-sequential-max-ports", "10"}, func(c *config.Config) {
+			c.Proxy.DynamicListeners.SequentialMinPort, c.Proxy.DynamicListeners.SequentialMaxPorts = 32600, 10
+		}},
 		{[]string{"--default-listener-ip", "0.0.0.0"}, func(c *config.Config) { c.Proxy.DynamicListeners.DefaultListenerIP = "0.0.0.0" }},
 		{[]string{"--dynamic-advertised-listener", "proxy.example.com"}, func(c *config.Config) {
 			c.Proxy.DynamicListeners.AdvertisedListener = "proxy.example.com"
@@ -283,7 +286,7 @@ func TestServerHelp(t *testing.T) {
 	}
 	for _, flag := range []string{
 		"--bootstrap-server-mapping", "--external-server-mapping", "--dynamic-listeners-disable", "--dial-address-mapping",
-		"--deterministic-listeners", "--dynamic-sequential-min-port", "--default-listener-ip",
+		"--deterministic-listeners", "--dynamic-sequential-min-port", "--dynamic-sequential-max-ports", "--default-listener-ip",
 		"--dynamic-advertised-listener", "--forbidden-api-keys", "--kafka-client-id", "--kafka-dial-timeout",
 		"--kafka-read-timeout", "--kafka-write-timeout", "--kafka-keep-alive", "--kafka-max-open-requests",
 		"--kafka-connection-read-buffer-size", "--kafka-connection-write-buffer-size",

@@ -19,6 +19,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.BoolVar(&px.DynamicListeners.Disable, "dynamic-listeners-disable", px.DynamicListeners.Disable, "Disable dynamic listeners")
 	fs.BoolVar(&px.DynamicListeners.Deterministic, "deterministic-listeners", px.DynamicListeners.Deterministic, "Enable deterministic listeners (listener port = min port + broker id)")
 	fs.IntVar(&px.DynamicListeners.SequentialMinPort, "dynamic-sequential-min-port", px.DynamicListeners.SequentialMinPort, "If set to non-zero, makes the dynamic listener use a sequential port starting with this value rather than a random port every time")
+	fs.IntVar(&px.DynamicListeners.SequentialMaxPorts, "dynamic-sequential-max-ports", px.DynamicListeners.SequentialMaxPorts, "Number of ports from --dynamic-sequential-min-port that dynamic listeners use, wrapping around (0: no bound)")
 	fs.StringVar(&px.DynamicListeners.DefaultListenerIP, "default-listener-ip", px.DynamicListeners.DefaultListenerIP, "Default listener IP")
 	fs.StringVar(&px.DynamicListeners.AdvertisedListener, "dynamic-advertised-listener", px.DynamicListeners.AdvertisedListener, "Advertised address for dynamic listeners: a host, optionally host:port (a fixed port instead of the listener's), where {{.brokerId}} is the node id. If empty, default-listener-ip is used")
 	fs.IntSliceVar(&px.ForbiddenAPIKeys, "forbidden-api-keys", px.ForbiddenAPIKeys, "Forbidden Kafka request types, e.g. 20 (DeleteTopics): a client requesting one is disconnected")

@@ -11,7 +11,7 @@ import (
 
 // AdvertisedTemplate is --dynamic-advertised-listener as the proxy we
 // replace reads it: a host, optionally with a fixed port, in which
-// {{.brokerId}} stands for the broker's node id
+// {{.brokerId}} (or {{.brokerID}}) stands for the broker's node id
 // ("b-{{.brokerId}}.kafka.example.com:9092"). Without a port, the dynamic
 // listener's own port is advertised.
 type AdvertisedTemplate struct {
@@ -35,7 +35,7 @@ func ParseAdvertisedTemplate(s string) (*AdvertisedTemplate, error) {
 // Address is what a dynamic listener for nodeID, bound at port, advertises.
 func (a *AdvertisedTemplate) Address(nodeID int32, port int) (string, int32, error) {
 	var b bytes.Buffer
-	if err := a.tmpl.Execute(&b, map[string]any{"brokerId": nodeID}); err != nil {
+	if err := a.tmpl.Execute(&b, map[string]any{"brokerId": nodeID, "brokerID": nodeID}); err != nil {
 		return "", 0, err
 	}
 	s := b.String()

@@ -76,6 +76,10 @@ type DynamicListeners struct {
 	// SequentialMinPort, when set without Deterministic, hands out ports
 	// sequentially from this value instead of random ports.
 	SequentialMinPort int `yaml:"sequentialMinPort"`
+	// SequentialMaxPorts, if set, keeps dynamic ports (sequential and
+	// deterministic) within [SequentialMinPort, SequentialMinPort+SequentialMaxPorts):
+	// the offset wraps around, as in the proxy we replace.
+	SequentialMaxPorts int `yaml:"sequentialMaxPorts"`
 	// DefaultListenerIP is the IP dynamic listeners bind to.
 	DefaultListenerIP string `yaml:"defaultListenerIp"`
 	// AdvertisedListener, if set, is what dynamic listeners advertise

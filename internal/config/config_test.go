@@ -316,7 +316,7 @@ kafak:
 `), &c)
 	want := Problems{
 		`proxy.bootstrapServers[0].lisen (line 4): unknown key "lisen"; known keys here: upstream, listen, advertised`,
-		`proxy.dynamicListeners.disabled (line 5): unknown key "disabled"; known keys here: disable, deterministic, sequentialMinPort, defaultListenerIp, advertisedListener`,
+		`proxy.dynamicListeners.disabled (line 5): unknown key "disabled"; known keys here: disable, deterministic, sequentialMinPort, sequentialMaxPorts, defaultListenerIp, advertisedListener`,
 		`kafak (line 6): unknown key "kafak"; known keys here: proxy, kafka, auth, acl, audit, http, log, debug`,
 	}
 	var got Problems

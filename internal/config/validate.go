@@ -108,6 +108,9 @@ func (c *Config) validateProxy(p *Problems) {
 	if dl.SequentialMinPort < 0 || dl.SequentialMinPort > 65535 {
 		p.add("proxy.dynamicListeners.sequentialMinPort", "%d is not a port", dl.SequentialMinPort)
 	}
+	if dl.SequentialMaxPorts < 0 || dl.SequentialMaxPorts > 0 && dl.SequentialMinPort+dl.SequentialMaxPorts-1 > 65535 {
+		p.add("proxy.dynamicListeners.sequentialMaxPorts", "%d ports from %d go beyond port 65535", dl.SequentialMaxPorts, dl.SequentialMinPort)
+	}
 	if dl.Deterministic && dl.SequentialMinPort == 0 && !dl.Disable {
 		p.add("proxy.dynamicListeners.sequentialMinPort", "deterministic listeners need a minimum port (--dynamic-sequential-min-port)")
 	}

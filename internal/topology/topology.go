@@ -146,13 +146,19 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 
 // dynamicPort picks the port for a new dynamic listener: min+nodeID when
 // deterministic, the next sequential port when a minimum is set, else 0 so
-// the kernel picks one. A port out of range is an error rather than a
+// the kernel picks one; with --dynamic-sequential-max-ports the offset
+// wraps within that many ports. A port out of range is an error rather than a
 // listen on a port the operator did not choose (a negative node id would
 // otherwise bind below the minimum, and 65536 wraps nowhere useful).
 func (t *Topology) dynamicPort(nodeID int32) (int, error) {
+	span := t.dyn.SequentialMaxPorts // 0: no bound
 	switch {
 	case t.dyn.Deterministic:
-		p := t.dyn.SequentialMinPort + int(nodeID)
+		off := int(nodeID)
+		if span > 0 && nodeID >= 0 {
+			off %= span
+		}
+		p := t.dyn.SequentialMinPort + off
 		if nodeID < 0 || p > 65535 {
 			return 0, fmt.Errorf("deterministic port %d (--dynamic-sequential-min-port %d + node id %d) is not a port", p, t.dyn.SequentialMinPort, nodeID)
 		}
@@ -162,6 +168,9 @@ func (t *Topology) dynamicPort(nodeID int32) (int, error) {
 	case t.nextPort > 0:
 		p := t.nextPort
 		t.nextPort++
+		if span > 0 && t.nextPort >= t.dyn.SequentialMinPort+span {
+			t.nextPort = t.dyn.SequentialMinPort // wraps within --dynamic-sequential-max-ports
+		}
 		return p, nil
 	}
 	return 0, nil
