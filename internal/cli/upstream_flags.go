@@ -21,6 +21,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&t.ClientKeyPassword, "tls-client-key-password", t.ClientKeyPassword, "Password to decrypt the client key (legacy Proc-Type: 4,ENCRYPTED PEM or encrypted PKCS#8)")
 	fs.StringVar(&t.ClientKeyPasswordFile, "tls-client-key-password-file", t.ClientKeyPasswordFile, "File holding the password to decrypt the client key")
 	fs.BoolVar(&t.InsecureSkipVerify, "tls-insecure-skip-verify", t.InsecureSkipVerify, "It controls whether a client verifies the server's certificate chain and host name")
+	fs.BoolVar(&t.SameClientCertEnable, "tls-same-client-cert-enable", t.SameClientCertEnable, "Admit on the TLS listener only clients presenting the proxy's own upstream client certificate (--tls-client-cert-file); needs mTLS on both sides")
 	fs.StringVar(&t.ServerName, "tls-server-name", t.ServerName, "Name to verify in the brokers' certificates instead of each broker's host")
 	fs.StringVar(&t.MinVersion, "tls-min-version", t.MinVersion, "Minimum TLS version towards the brokers: 1.2 or 1.3")
 	fs.StringSliceVar(&t.CipherSuites, "tls-cipher-suites", t.CipherSuites, "TLS 1.0-1.2 cipher suites by name, comma separated or repeated (default: Go's secure suites)")

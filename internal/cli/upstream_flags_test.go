@@ -20,7 +20,7 @@ func TestUpstreamFlags(t *testing.T) {
 	err := fs.Parse([]string{
 		"--tls-enable", "--tls-ca-chain-cert-file", "/ca.pem", "--tls-client-cert-file", "/c.pem",
 		"--tls-client-key-file", "/k.pem", "--tls-client-key-password", "pw", "--tls-insecure-skip-verify",
-		"--tls-system-cert-pool", "--tls-refresh", "1m", "--tls-server-name", "b.example", "--tls-min-version", "1.3",
+		"--tls-system-cert-pool", "--tls-same-client-cert-enable", "--tls-refresh", "1m", "--tls-server-name", "b.example", "--tls-min-version", "1.3",
 		"--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
 		"--sasl-enable", "--sasl-method", "SCRAM-SHA-512", "--sasl-username", "u", "--sasl-password-file", "/pw",
 		"--sasl-jaas-config-file", "/j", "--sasl-oauth-token-file", "/t", "--sasl-oauth-token-command", "tok",
@@ -31,7 +31,7 @@ func TestUpstreamFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl, s := k.TLS, k.SASL
-	if !tl.Enable || tl.CAChainCertFile != "/ca.pem" || tl.ClientKeyPassword != "pw" || !tl.InsecureSkipVerify || !tl.SystemCertPool ||
+	if !tl.Enable || tl.CAChainCertFile != "/ca.pem" || tl.ClientKeyPassword != "pw" || !tl.InsecureSkipVerify || !tl.SystemCertPool || !tl.SameClientCertEnable ||
 		tl.Refresh != time.Minute || tl.ServerName != "b.example" || tl.MinVersion != "1.3" || len(tl.CipherSuites) != 2 {
 		t.Errorf("tls = %+v", tl)
 	}

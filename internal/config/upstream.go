@@ -28,6 +28,12 @@ type TLS struct {
 	ClientKeyPassword     string `yaml:"clientKeyPassword"`
 	ClientKeyPasswordFile string `yaml:"clientKeyPasswordFile"`
 	InsecureSkipVerify    bool   `yaml:"insecureSkipVerify"`
+	// SameClientCertEnable admits on the proxy's TLS listener only a
+	// client whose certificate is the proxy's own upstream client
+	// certificate (ClientCertFile), as --tls-same-client-cert-enable does
+	// in the proxy we replace: only holders of that certificate and key
+	// may use the proxy's mTLS identity.
+	SameClientCertEnable bool `yaml:"sameClientCertEnable"`
 	// ServerName overrides the name verified in the brokers' certificates
 	// (default: the host of each broker address).
 	ServerName string `yaml:"serverName"`
@@ -128,6 +134,9 @@ func (c *Config) validateUpstream(p *Problems) {
 	// re-authenticates (KIP-368); shorter sessions are still renewed.
 	if c.Kafka.ReauthMinLifetime < 0 {
 		p.add("kafka.reauthMinLifetime", "must not be negative")
+	}
+	if t := c.Kafka.TLS; t.SameClientCertEnable && (!c.Proxy.TLS.Enable || !t.Enable || t.ClientCertFile == "") {
+		p.add("kafka.tls.sameClientCertEnable", "needs TLS on the proxy's listeners (--proxy-listener-tls-enable) and a client certificate towards the brokers (--tls-enable, --tls-client-cert-file): there is no certificate to compare")
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Kafka.DialAddressMappings {

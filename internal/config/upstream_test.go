@@ -45,6 +45,8 @@ func TestValidateUpstream(t *testing.T) {
 		}},
 		{"tls files while disabled: a warning", func(k *Kafka) { k.TLS.CAChainCertFile = "/ca" }, nil},
 		{"negative reauth floor", func(k *Kafka) { k.ReauthMinLifetime = -1 }, []string{"kafka.reauthMinLifetime: must not be negative"}},
+		{"same client cert without mTLS", func(k *Kafka) { k.TLS.SameClientCertEnable = true },
+			[]string{"kafka.tls.sameClientCertEnable: needs TLS on the proxy's listeners"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -16,8 +19,10 @@ import (
 )
 
 // admissionSteps lists the steps the server runs on every accepted
-// connection, in order; listenTLS is nil for plaintext listeners.
-func admissionSteps(px config.Proxy, listenTLS *tls.Config, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
+// connection, in order; listenTLS is nil for plaintext listeners. sameCert,
+// if not nil, is the upstream client certificate a client must present
+// (--tls-same-client-cert-enable).
+func admissionSteps(px config.Proxy, listenTLS *tls.Config, sameCert func() *x509.Certificate, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
 	var steps []pipeline.Step
 	ad := px.Admission
 	if m := proxyproto.Mode(ad.ProxyProtocol); m == proxyproto.Optional || m == proxyproto.Required {
@@ -50,6 +55,9 @@ func admissionSteps(px config.Proxy, listenTLS *tls.Config, hooks connfilter.Hoo
 		return nil, err
 	}
 	steps = append(steps, tlsHandshake(listenTLS))
+	if sameCert != nil {
+		steps = append(steps, sameClientCert(sameCert))
+	}
 	if len(px.TLS.RequiredClientSubjects) > 0 {
 		required, err := certsubject.ParseAll(px.TLS.RequiredClientSubjects)
 		if err != nil {
@@ -105,6 +113,21 @@ func clientPrincipal(m *principal.Mapper) pipeline.Step {
 			return err
 		}
 		c.Principal = p
+		return nil
+	}}
+}
+
+// sameClientCert admits only a client presenting the proxy's own upstream
+// client certificate, byte for byte.
+func sameClientCert(upstreamCert func() *x509.Certificate) pipeline.Step {
+	return pipeline.Step{Name: "same-client-cert", Run: func(_ context.Context, c *pipeline.Client) error {
+		want := upstreamCert()
+		if c.TLS == nil || len(c.TLS.PeerCertificates) == 0 {
+			return errors.New("no client certificate, and --tls-same-client-cert-enable requires the proxy's upstream one")
+		}
+		if want == nil || !bytes.Equal(c.TLS.PeerCertificates[0].Raw, want.Raw) {
+			return fmt.Errorf("client certificate %q is not the proxy's upstream client certificate (--tls-same-client-cert-enable)", c.TLS.PeerCertificates[0].Subject)
+		}
 		return nil
 	}}
 }

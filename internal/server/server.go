@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,11 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
-	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, m, log); err != nil {
+	var sameCert func() *x509.Certificate
+	if cfg.Kafka.TLS.SameClientCertEnable {
+		sameCert = ups.base.ClientCertificate
+	}
+	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, sameCert, m, log); err != nil {
 		s.closeDial()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,6 +250,15 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	}
 	d.log.Debug("upstream authenticated", "broker", broker, "mechanism", up.Mechanism, "session_lifetime", lifetime)
 	return up, nil
+}
+
+// ClientCertificate is the proxy's current client certificate towards the
+// brokers (it follows --tls-refresh), nil without one.
+func (d *Dialer) ClientCertificate() *x509.Certificate {
+	if d.tls == nil {
+		return nil
+	}
+	return d.tls.ClientCertificate()
 }
 
 // PlaintextHint follows a broker that hung up on (or answered with

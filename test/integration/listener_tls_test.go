@@ -19,6 +19,8 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/kafkatest"
+	"github.com/kafka-proxy/kafka-proxy/internal/memkafka"
 )
 
 // TestListenerTLS: the proxy terminates TLS (and verifies client
@@ -270,5 +272,50 @@ func TestListenerRotationAndRevocation(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if _, err := handshake(); err == nil {
 		t.Fatal("a client certificate revoked by the new CRL was served")
+	}
+}
+
+// TestSameClientCert: with --tls-same-client-cert-enable, the proxy's TLS
+// listener serves a client presenting the proxy's own upstream client
+// certificate (the one the mTLS broker accepts from the proxy) and refuses
+// any other certificate its CA would accept, with a log line saying why.
+func TestSameClientCert(t *testing.T) {
+	c := kafkatest.StartSecureCluster(t, memkafka.MTLS, memkafka.WithBrokers(1))
+	srv, err := c.Intermediate.IssueServer("proxy", []string{"127.0.0.1"}, certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := tempWriter(t)
+	p := kafkatest.StartProxy(t, c.Addrs, func(cfg *config.Config) {
+		cfg.Kafka = c.Kafka
+		cfg.Kafka.TLS.SameClientCertEnable = true
+		cfg.Proxy.TLS = config.ListenerTLS{Enable: true, CertFile: write("srv.pem", srv.ChainPEM()), KeyFile: write("srv.key", srv.KeyPEM()),
+			CAChainCertFile: c.Kafka.TLS.CAChainCertFile}
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(c.Root.Cert)
+	same, err := tls.LoadX509KeyPair(c.Kafka.TLS.ClientCertFile, c.Kafka.TLS.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFiles, err := c.WriteClientCert("other-app", certs.Options{}, certs.PKCS8, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tls.LoadX509KeyPair(otherFiles.Cert, otherFiles.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	if err := franzClient(t, p, mtlsDialer(p, roots, same)).Ping(ctx); err != nil {
+		t.Fatalf("client with the proxy's own certificate: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := franzClient(t, p, mtlsDialer(p, roots, other), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second)).Ping(pctx); err == nil {
+		t.Fatal("a client with another certificate was served")
+	}
+	if !p.Logs.WaitFor(5*time.Second, "is not the proxy's upstream client certificate (--tls-same-client-cert-enable)") {
+		t.Errorf("refusal not logged:\n%s", p.Logs.String())
 	}
 }
