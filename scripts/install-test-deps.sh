@@ -4,7 +4,9 @@
 #   iproute2 (ip netns) from Debian, and kafkajs from npm into test/e2e/node_modules;
 #   and slapd (OpenLDAP), which the LDAP verifier's tests start on loopback with a
 #   configuration of their own (the package's own server is not used); haproxy, which the
-#   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2).
+#   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2); and
+#   dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), which the --forward-proxy tests
+#   start on loopback with configurations of their own.
 # Idempotent and non-interactive: apt-get update runs only when a package is missing,
 # and npm ci runs only when node_modules does not match package-lock.json.
 set -euo pipefail
@@ -23,7 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

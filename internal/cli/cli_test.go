@@ -58,6 +58,7 @@ func TestDropInFlags(t *testing.T) {
 		{[]string{"--dynamic-advertised-listener", "kafka-{{.brokerId}}.example.com:9092"}, func(c *config.Config) {
 			c.Proxy.DynamicListeners.AdvertisedListener = "kafka-{{.brokerId}}.example.com:9092"
 		}},
+		{[]string{"--forward-proxy", "socks5://proxy.corp:1080"}, func(c *config.Config) { c.Kafka.ForwardProxy = "socks5://proxy.corp:1080" }},
 		{[]string{"--dynamic-listeners-disable"}, func(c *config.Config) { c.Proxy.DynamicListeners.Disable = true }},
 		{[]string{"--dynamic-listeners-disable=true"}, func(c *config.Config) { c.Proxy.DynamicListeners.Disable = true }},
 		{[]string{"--deterministic-listeners", "--dynamic-sequential-min-port", "32500"}, func(c *config.Config) {
@@ -285,7 +286,7 @@ func TestServerHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, flag := range []string{
-		"--bootstrap-server-mapping", "--external-server-mapping", "--dynamic-listeners-disable", "--dial-address-mapping",
+		"--bootstrap-server-mapping", "--external-server-mapping", "--dynamic-listeners-disable", "--dial-address-mapping", "--forward-proxy",
 		"--deterministic-listeners", "--dynamic-sequential-min-port", "--dynamic-sequential-max-ports", "--default-listener-ip",
 		"--dynamic-advertised-listener", "--forbidden-api-keys", "--kafka-client-id", "--kafka-dial-timeout",
 		"--kafka-read-timeout", "--kafka-write-timeout", "--kafka-keep-alive", "--kafka-max-open-requests",

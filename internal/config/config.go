@@ -103,6 +103,10 @@ type Kafka struct {
 	// is still renewed before it expires, at 95% of its lifetime: no
 	// connection is closed for a short session.
 	ReauthMinLifetime time.Duration `yaml:"reauthMinLifetime"`
+	// ForwardProxy, if set, carries every broker connection: a SOCKS5
+	// (socks5://[user:pass@]host:port) or HTTP CONNECT
+	// (http://[user:pass@]host:port) proxy.
+	ForwardProxy string `yaml:"forwardProxy"`
 	// DialAddressMappings send the dial for a broker to another address.
 	DialAddressMappings []DialMapping `yaml:"dialAddressMappings"`
 	TLS                 TLS           `yaml:"tls"`

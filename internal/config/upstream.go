@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -138,6 +140,11 @@ func (c *Config) validateUpstream(p *Problems) {
 	if t := c.Kafka.TLS; t.SameClientCertEnable && (!c.Proxy.TLS.Enable || !t.Enable || t.ClientCertFile == "") {
 		p.add("kafka.tls.sameClientCertEnable", "needs TLS on the proxy's listeners (--proxy-listener-tls-enable) and a client certificate towards the brokers (--tls-enable, --tls-client-cert-file): there is no certificate to compare")
 	}
+	if fp := c.Kafka.ForwardProxy; fp != "" {
+		if err := checkForwardProxy(fp); err != nil {
+			p.add("kafka.forwardProxy", "%v", err)
+		}
+	}
 	seen := map[string]bool{}
 	for i, m := range c.Kafka.DialAddressMappings {
 		at := fmt.Sprintf("kafka.dialAddressMappings[%d]", i)
@@ -225,6 +232,34 @@ func validateSASL(p *Problems, s *SASL) {
 	default:
 		p.add(at+"method", "%q is not one of %s", s.Method, strings.Join(Mechanisms, ", "))
 	}
+}
+
+// RedactedForwardProxy is ForwardProxy fit for a log line: no password.
+func (k Kafka) RedactedForwardProxy() string {
+	u, err := url.Parse(k.ForwardProxy)
+	if err != nil {
+		return "<unparsable>"
+	}
+	return u.Redacted()
+}
+
+// checkForwardProxy checks a --forward-proxy URL; errors never repeat
+// its password.
+func checkForwardProxy(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL (want socks5://[user:pass@]host:port or http://[user:pass@]host:port)")
+	}
+	if u.Scheme != "socks5" && u.Scheme != "socks5h" && u.Scheme != "http" {
+		return fmt.Errorf("%s: scheme must be socks5 or http", u.Redacted())
+	}
+	if err := CheckDialAddr(u.Host); err != nil {
+		return fmt.Errorf("%s: %w", u.Redacted(), err)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return fmt.Errorf("%s: want only scheme, credentials, host and port", u.Redacted())
+	}
+	return nil
 }
 
 // upstreamWarnings are settings that do nothing without the switch that

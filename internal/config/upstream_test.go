@@ -45,6 +45,10 @@ func TestValidateUpstream(t *testing.T) {
 		}},
 		{"tls files while disabled: a warning", func(k *Kafka) { k.TLS.CAChainCertFile = "/ca" }, nil},
 		{"negative reauth floor", func(k *Kafka) { k.ReauthMinLifetime = -1 }, []string{"kafka.reauthMinLifetime: must not be negative"}},
+		{"forward proxy scheme", func(k *Kafka) { k.ForwardProxy = "ftp://u:hidden-pw@proxy:21" },
+			[]string{"kafka.forwardProxy: ftp://u:xxxxx@proxy:21: scheme must be socks5 or http"}},
+		{"forward proxy without port", func(k *Kafka) { k.ForwardProxy = "socks5://proxy" }, []string{"kafka.forwardProxy: socks5://proxy: "}},
+		{"forward proxy ok", func(k *Kafka) { k.ForwardProxy = "http://u:p@proxy.corp:3128" }, nil},
 		{"same client cert without mTLS", func(k *Kafka) { k.TLS.SameClientCertEnable = true },
 			[]string{"kafka.tls.sameClientCertEnable: needs TLS on the proxy's listeners"}},
 	}

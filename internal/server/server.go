@@ -92,6 +92,9 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}, upstreams: ups}
+	if cfg.Kafka.ForwardProxy != "" {
+		log.Info("broker connections go through a forward proxy", "forward_proxy", cfg.Kafka.RedactedForwardProxy())
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("setting ignored", "why", w)
 	}

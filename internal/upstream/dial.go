@@ -80,6 +80,7 @@ type Dialer struct {
 	secrets *secrets
 	now     func() time.Time
 	dialTo  map[string]string // broker host:port (lower case) -> address dialled
+	out     contextDialer     // d.dialer, or through --forward-proxy
 
 	// authVersions remembers each broker's SaslAuthenticate version from
 	// Dial for Reauthenticate, which has no ApiVersions of its own.
@@ -105,6 +106,11 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 	if cfg.KeepAlive == 0 {
 		d.dialer.KeepAlive = -1
 	}
+	out, err := newForwardDialer(cfg.ForwardProxy, &d.dialer)
+	if err != nil {
+		return nil, err
+	}
+	d.out = out
 	if cfg.TLS.Enable {
 		c, err := newTLSClient(cfg.TLS, log, d.secrets)
 		if err != nil {
@@ -180,7 +186,7 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	if to, ok := d.dialTo[strings.ToLower(broker)]; ok {
 		addr = to // --dial-address-mapping; TLS below still verifies the broker's own name
 	}
-	raw, err := d.dialer.DialContext(ctx, "tcp", addr)
+	raw, err := d.out.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if addr != broker {
 			return nil, fmt.Errorf("dial broker %s at %s (--dial-address-mapping): %w", broker, addr, err)
