@@ -118,7 +118,7 @@ func (p *proc) waitLog(msg string) map[string]any {
 	for time.Now().Before(deadline) {
 		p.mu.Lock()
 		for _, e := range p.logs {
-			if e["msg"] == msg {
+			if e["@message"] == msg {
 				p.mu.Unlock()
 				return e
 			}
@@ -140,7 +140,7 @@ func (p *proc) listeners() map[string]string {
 	defer p.mu.Unlock()
 	out := map[string]string{}
 	for _, e := range p.logs {
-		if e["msg"] == "listening" {
+		if e["@message"] == "listening" {
 			out[e["broker"].(string)] = e["listen"].(string)
 		}
 	}

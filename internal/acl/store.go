@@ -90,18 +90,26 @@ func (s *Store) stat() map[string]os.FileInfo {
 }
 
 // changed reports whether any rule file differs from what was read.
-func (s *Store) changed() bool {
-	now := s.stat()
-	if len(now) != len(s.stamps) {
-		return true
+func (s *Store) changed() bool { return !sameStamps(s.stamps, s.stat()) }
+
+// settle is how long the rule files must stay unchanged before a watch
+// reloads them.
+func settle(interval time.Duration) time.Duration {
+	return min(max(interval/2, 5*time.Millisecond), 250*time.Millisecond)
+}
+
+// sameStamps reports whether two stats of the rule files agree.
+func sameStamps(a, b map[string]os.FileInfo) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	for f, st := range now {
-		old, ok := s.stamps[f]
-		if !ok || (old == nil) != (st == nil) || (st != nil && !tlsconf.Unchanged(old, st)) {
-			return true
+	for f, x := range a {
+		y, ok := b[f]
+		if !ok || (x == nil) != (y == nil) || (x != nil && !tlsconf.Unchanged(x, y)) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // Watch reloads the rules whenever their files change, checking every
@@ -115,7 +123,22 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			if s.changed() {
+			changed := s.changed()
+			s.mu.Unlock()
+			if !changed {
+				continue
+			}
+			// A file written in place is empty or half written for a
+			// moment: reload only once the files have stood still for a
+			// short while, so a passing state never becomes the rules.
+			before := s.stat()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(settle(interval)):
+			}
+			s.mu.Lock()
+			if sameStamps(before, s.stat()) && s.changed() {
 				_ = s.reload()
 			}
 			s.mu.Unlock()
