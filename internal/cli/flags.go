@@ -44,7 +44,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&k.MaxOpenRequests, "kafka-max-open-requests", k.MaxOpenRequests, "Maximal number of open requests per connection before reading more from the client blocks")
 	fs.IntVar(&k.ConnectionReadBufferSize, "kafka-connection-read-buffer-size", k.ConnectionReadBufferSize, "Size of the operating system's receive buffer for broker connections. If zero, system default is used")
 	fs.IntVar(&k.ConnectionWriteBufferSize, "kafka-connection-write-buffer-size", k.ConnectionWriteBufferSize, "Size of the operating system's transmit buffer for broker connections. If zero, system default is used")
-	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest interval between re-authentications (KIP-368) of one broker connection; a shorter broker session is still renewed before it expires, at 95% of its lifetime")
+	fs.DurationVar(&k.ReauthMinLifetime, "kafka-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest interval between re-authentications (KIP-368) of one broker connection; a shorter broker session is still renewed before it expires, at 85–90% of its lifetime")
 	fs.StringVar(&k.ForwardProxy, "forward-proxy", k.ForwardProxy, "Dial the brokers through this proxy: socks5://[user:pass@]host:port or http://[user:pass@]host:port (HTTP CONNECT); TLS and SASL run inside the tunnel")
 	fs.Var(&listValue[config.DialMapping]{dst: &k.DialAddressMappings, parse: config.ParseDialMapping}, "dial-address-mapping",
 		"Dial another address for a broker than the one it has (broker host:port,dial host:port), e.g. through a tunnel; TLS still verifies the broker's name; repeatable")

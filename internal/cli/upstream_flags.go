@@ -45,6 +45,6 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&k.IdentityFile, "upstream-identity-file", k.IdentityFile, "YAML `FILE` mapping client principals to their own SASL user (password file) or client certificate towards the brokers")
 	fs.BoolVar(&k.IdentityRequired, "upstream-identity-required", k.IdentityRequired, "Refuse clients whose principal --upstream-identity-file does not map (instead of using the default upstream identity)")
 	// Alias of --kafka-reauth-min-lifetime under the SASL prefix.
-	fs.DurationVar(&k.ReauthMinLifetime, "sasl-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest interval between re-authentications (KIP-368) of one broker connection; a shorter broker session is still renewed before it expires, at 95% of its lifetime")
+	fs.DurationVar(&k.ReauthMinLifetime, "sasl-reauth-min-lifetime", k.ReauthMinLifetime, "Shortest interval between re-authentications (KIP-368) of one broker connection; a shorter broker session is still renewed before it expires, at 85–90% of its lifetime")
 	_ = fs.MarkHidden("sasl-reauth-min-lifetime")
 }

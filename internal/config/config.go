@@ -100,7 +100,7 @@ type Kafka struct {
 	ConnectionWriteBufferSize int           `yaml:"connectionWriteBufferSize"`
 	// ReauthMinLifetime is the shortest interval between re-authentications
 	// (KIP-368) of one broker connection. A broker session shorter than it
-	// is still renewed before it expires, at 95% of its lifetime: no
+	// is still renewed before it expires, at 85–90% of its lifetime: no
 	// connection is closed for a short session.
 	ReauthMinLifetime time.Duration `yaml:"reauthMinLifetime"`
 	// ForwardProxy, if set, carries every broker connection: a SOCKS5

@@ -120,6 +120,7 @@ type Exchange struct {
 	frame    []byte                 // the whole request frame, size included, once read
 	head     []byte                 // the frame's first bytes, while it is unread
 	load     func() ([]byte, error) // reads the whole frame on demand
+	loadErr  error                  // why load failed
 	req      kmsg.Request
 	replaced bool
 	after    AfterResponse
@@ -165,12 +166,17 @@ func (e *Exchange) Request() (kmsg.Request, error) {
 	if e.req != nil {
 		return e.req, nil
 	}
+	if e.loadErr != nil {
+		return nil, e.loadErr
+	}
 	if e.frame == nil && e.load != nil {
 		f, err := e.load()
+		e.head, e.load = nil, nil // read once: a failed read left the stream mid-frame
 		if err != nil {
+			e.loadErr = err
 			return nil, err
 		}
-		e.frame, e.head, e.load = f, nil, nil
+		e.frame = f
 	}
 	if e.frame == nil {
 		return nil, fmt.Errorf("%s v%d: request body not read (the stage did not declare Body interest)", kmsg.NameForKey(e.Key), e.Version)

@@ -142,7 +142,9 @@ func (s *aclStage) OnRequest(ex *pipeline.Exchange) pipeline.Verdict {
 	}
 	req, err := ex.Request()
 	if err != nil {
-		// Never forwarded unchecked.
+		// Never forwarded unchecked. (A single-topic Produce allowed from
+		// its head is forwarded unread: its resources are checked, and its
+		// record data is the broker's to validate, as without ACLs.)
 		return pipeline.Refuse(fmt.Errorf("malformed request under acls: %w", err))
 	}
 	v := s.decide(c, ex, req)

@@ -36,7 +36,7 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 		stopped bool
 		running sync.WaitGroup // an armed or running renewal
 	)
-	var arm func(time.Duration)
+	var arm func(lifetime time.Duration, since time.Time)
 	renew := func() {
 		defer running.Done()
 		start := time.Now()
@@ -50,10 +50,10 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 			return
 		}
 		s.log.Debug("re-authenticated upstream", "took", time.Since(start), "session_lifetime", next)
-		arm(next)
+		arm(next, start)
 	}
-	arm = func(lifetime time.Duration) {
-		at := renewalDelay(lifetime, s.opts.MinSessionLifetime, rand.Float64())
+	arm = func(lifetime time.Duration, since time.Time) {
+		at := renewalDelay(lifetime, s.opts.MinSessionLifetime, rand.Float64()) - time.Since(since)
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
@@ -61,7 +61,11 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 			timer = time.AfterFunc(at, renew)
 		}
 	}
-	arm(lifetime)
+	since := s.up.AuthenticatedAt // the session's clock started at the broker's answer
+	if since.IsZero() {
+		since = time.Now()
+	}
+	arm(lifetime, since)
 	return func() {
 		mu.Lock()
 		stopped = true
@@ -76,12 +80,12 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 // renewalDelay is when to renew a session of this lifetime: at 85–95% of
 // it (jitter in [0,1) picks where), so that connections opened together
 // do not renew together, but never sooner than floor after the last
-// renewal unless the session would expire first: then at 95%, as late as
-// is safe. The floor bounds how often a connection renews; it never lets
+// renewal unless the session would expire first: then at no later than
+// 90%, leaving room for requests the broker reads before the renewal. The floor bounds how often a connection renews; it never lets
 // a session lapse.
 func renewalDelay(lifetime, floor time.Duration, jitter float64) time.Duration {
 	at := time.Duration(float64(lifetime) * (0.85 + 0.10*jitter))
-	latest := lifetime * 95 / 100
+	latest := lifetime * 90 / 100
 	return max(at, min(floor, latest))
 }
 

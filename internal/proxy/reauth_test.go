@@ -242,7 +242,7 @@ func TestLifetimeBelowMinimum(t *testing.T) {
 }
 
 // renewalDelay renews at 85–95% of the lifetime, no sooner than the floor
-// unless the session would lapse: then at 95%.
+// unless the session would lapse: then no later than 90%.
 func TestRenewalDelay(t *testing.T) {
 	for _, c := range []struct {
 		lifetime, floor time.Duration
@@ -252,9 +252,9 @@ func TestRenewalDelay(t *testing.T) {
 		{time.Hour, 5 * time.Second, 0, 51 * time.Minute},
 		{time.Hour, 5 * time.Second, 0.5, 54 * time.Minute},
 		{10 * time.Second, 5 * time.Second, 0, 8500 * time.Millisecond},
-		{5500 * time.Millisecond, 5 * time.Second, 0, 5 * time.Second}, // 85% is 4.675s: the floor, still before 95%
-		{3 * time.Second, 5 * time.Second, 0, 2850 * time.Millisecond}, // below the floor: 95%
-		{3 * time.Second, 5 * time.Second, 0.99, 2850 * time.Millisecond},
+		{5800 * time.Millisecond, 5 * time.Second, 0, 5 * time.Second},    // 85% is 4.93s: the floor, still before 90%
+		{3 * time.Second, 5 * time.Second, 0, 2700 * time.Millisecond},    // below the floor: 90%
+		{3 * time.Second, 5 * time.Second, 0.99, 2847 * time.Millisecond}, // the jitter is already past 90%
 		{100 * time.Millisecond, 0, 0, 85 * time.Millisecond},
 	} {
 		got := renewalDelay(c.lifetime, c.floor, c.jitter)
@@ -333,4 +333,30 @@ func TestNoRenewalAfterRun(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("%d renewals after Run returned", n)
 	}
+}
+
+// The session's clock runs from the upstream authentication, not from
+// when the proxy session starts: a connection authenticated 300 ms before
+// Run, with a 400 ms session, is renewed within the time it has left.
+func TestReauthFromAuthenticationTime(t *testing.T) {
+	var renewed atomic.Int32
+	opts := reauthOptions(&renewed)
+	client, proxyClient := connPair(t, false)
+	proxyUp, broker := connPair(t, false)
+	up := &upstream.Conn{Conn: proxyUp, SessionLifetime: 400 * time.Millisecond, AuthenticatedAt: time.Now().Add(-300 * time.Millisecond)}
+	sess := New(testPeer(proxyClient), up, opts, discardLog(), &nopMetrics{})
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- sess.Run() }()
+	brokerDone := saslBroker(t, broker, func(int) time.Duration { return time.Hour }, 0)
+	for renewed.Load() == 0 && time.Since(start) < ioTimeout {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if took := time.Since(start); renewed.Load() == 0 || took > 250*time.Millisecond {
+		t.Errorf("first renewal after %v, want within the 40-80 ms the session had left (340 ms or more would mean the clock started at Run)", took)
+	}
+	_ = client.Close()
+	<-done
+	_ = broker.Close()
+	<-brokerDone
 }

@@ -55,11 +55,15 @@ func (s *Session) deliver(e inflight) error {
 // relayResponse reads one broker response for e and passes it on.
 func (s *Session) relayResponse(e inflight) error {
 	if s.upR.Buffered() < 4 {
-		wait := e.wait
 		if s.clientGone.Load() {
-			wait = 0 // nobody waits for it any more
+			s.upSrc.await(0) // nobody waits for it any more
+		} else {
+			s.upSrc.await(e.wait)
+			if s.clientGone.Load() {
+				// Run's shorter deadline may have come before ours.
+				s.upSrc.await(0)
+			}
 		}
-		s.upSrc.await(wait)
 	}
 	prefix, err := s.upR.Peek(4)
 	if err != nil {

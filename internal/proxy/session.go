@@ -68,7 +68,7 @@ type Options struct {
 	FirstResponseHint string
 	// MinSessionLifetime is the shortest interval between two renewals of
 	// one connection's broker session, unless the session is shorter:
-	// then it is renewed at 95% of its lifetime (see renewalDelay).
+	// then it is renewed at 85–90% of its lifetime (see renewalDelay).
 	MinSessionLifetime time.Duration
 	// BrokerWatch, if set, ends a session at once when its broker closes
 	// the connection while no request is in flight.

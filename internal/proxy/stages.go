@@ -39,13 +39,13 @@ func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, h
 	case pipeline.Close:
 		return nil, nil, nil, v.Err
 	case pipeline.Answer, pipeline.AnswerClose:
-		if v.Action == pipeline.AnswerClose {
-			s.end(v.Err)
-		}
 		if !ex.BodyRead() {
 			if _, err := s.clientR.Discard(total); err != nil {
 				return nil, nil, nil, fmt.Errorf("read request: %w", err)
 			}
+		}
+		if v.Action == pipeline.AnswerClose {
+			s.end(v.Err) // after the discard: end cuts reads from the client short
 		}
 		return nil, pipeline.AppendResponse(nil, v.Response, h.CorrelationID), nil, nil
 	}

@@ -18,7 +18,7 @@ type userPass func(ctx context.Context) (user, pass string, err error)
 
 // newUserPass resolves where PLAIN/SCRAM credentials come from and checks
 // once that they can be read, so a missing file fails at start-up.
-func newUserPass(s config.SASL, method string, log *slog.Logger) (userPass, error) {
+func newUserPass(s config.SASL, method string, tlsOn bool, log *slog.Logger) (userPass, error) {
 	var fn userPass
 	switch {
 	case s.JaasConfigFile != "":
@@ -28,6 +28,10 @@ func newUserPass(s config.SASL, method string, log *slog.Logger) (userPass, erro
 			j, err := ReadJAASFile(path)
 			if err != nil {
 				return "", "", err
+			}
+			if !contains(j.Mechanisms, method) && method == config.MechanismPlain && !tlsOn {
+				// A SCRAM password is never sent in the clear.
+				return "", "", fmt.Errorf("jaas %s: %s serves %s; with --sasl-method PLAIN and no TLS its password would cross the network in clear text: set --sasl-method to %s or --tls-enable", path, j.LoginModule, strings.Join(j.Mechanisms, "/"), strings.Join(j.Mechanisms, " or "))
 			}
 			if !contains(j.Mechanisms, method) {
 				// The proxy we replace takes only the username and

@@ -32,6 +32,10 @@ type Conn struct {
 	// SessionLifetime is the SASL session lifetime the broker announced
 	// (KIP-368); zero means the session does not expire.
 	SessionLifetime time.Duration
+	// AuthenticatedAt is when the broker announced SessionLifetime: the
+	// session's clock, which runs from there, not from when a proxy
+	// session starts using the connection.
+	AuthenticatedAt time.Time
 	// Mechanism is the SASL mechanism used, empty without SASL.
 	Mechanism string
 	// APIVersions is the broker's ApiVersions answer when the dialer
@@ -125,7 +129,7 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now, log)
+		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now, cfg.TLS.Enable, log)
 		if err != nil {
 			return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, d.secrets.all()))
 		}
@@ -248,7 +252,7 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 		return nil, err
 	}
 	d.hooks.AuthSucceeded(broker, d.mech.Name())
-	up.SessionLifetime, up.Mechanism = lifetime, d.mech.Name()
+	up.SessionLifetime, up.Mechanism, up.AuthenticatedAt = lifetime, d.mech.Name(), d.now()
 	if lifetime > 0 {
 		up.Reauthenticate = func(ctx context.Context, rt RoundTripper) (time.Duration, error) {
 			return d.Reauthenticate(ctx, broker, rt)

@@ -346,6 +346,11 @@ func TestNewFailsFast(t *testing.T) {
 		{"unset password env", func(k *config.Kafka) {
 			k.SASL = config.SASL{Enable: true, Method: "SCRAM-SHA-256", Username: "u", PasswordEnv: "KAFKA_PROXY_TEST_UNSET_PW"}
 		}, "environment variable KAFKA_PROXY_TEST_UNSET_PW is not set"},
+		{"scram jaas under PLAIN without TLS", func(k *config.Kafka) {
+			path := dir + "/scram.jaas"
+			_ = os.WriteFile(path, []byte(`org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p";`), 0o600)
+			k.SASL = config.SASL{Enable: true, Method: "PLAIN", JaasConfigFile: path}
+		}, "would cross the network in clear text"},
 		{"failing token command", func(k *config.Kafka) {
 			k.SASL = config.SASL{Enable: true, Method: "OAUTHBEARER", OAuth: config.OAuth{TokenCommand: "echo nope >&2; exit 1", TokenCommandTimeout: 5 * time.Second}}
 		}, "oauth token command failed: exit status 1: nope"},

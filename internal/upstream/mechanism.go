@@ -49,11 +49,11 @@ func (s *secrets) all() []string {
 
 // newMechanism builds the franz-go client mechanism for cfg and checks
 // once that its credentials can be obtained.
-func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func() time.Time, log *slog.Logger) (sasl.Mechanism, error) {
+func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func() time.Time, tlsOn bool, log *slog.Logger) (sasl.Mechanism, error) {
 	method := cfg.NormalizedMethod()
 	switch method {
 	case config.MechanismPlain, config.MechanismScram256, config.MechanismScram512:
-		up, err := newUserPass(cfg, method, log)
+		up, err := newUserPass(cfg, method, tlsOn, log)
 		if err != nil {
 			return nil, err
 		}

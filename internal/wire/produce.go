@@ -123,7 +123,7 @@ func stringAt(b []byte, off int, flexible bool) (span, int, error) {
 			return span{}, 0, ErrShortHeader
 		}
 		v, used := Uvarint(b[off:])
-		if used <= 0 {
+		if used <= 0 || uint64(v) > uint64(len(b)-off-used)+1 { // bounded before it becomes an int
 			return span{}, 0, ErrShortHeader
 		}
 		off += used

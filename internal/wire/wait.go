@@ -17,7 +17,7 @@ const LongWait = 5 * time.Minute
 // its response starts, beyond the usual round trip, read from the
 // request's first bytes (frame without the size prefix) where the request
 // says so: a Fetch's max wait, a Produce's timeout, a JoinGroup's
-// rebalance timeout. Keys that wait on others without saying how long in
+// rebalance timeout (at least LongWait: the group's longest counts). Keys that wait on others without saying how long in
 // their first bytes get LongWait; every other key 0.
 func RequestWait(b []byte, key, version int16) time.Duration {
 	ms := int32(-1)
@@ -53,7 +53,13 @@ func RequestWait(b []byte, key, version int16) time.Duration {
 	if ms < 0 {
 		return LongWait // not in the bytes at hand, or nonsense
 	}
-	return time.Duration(ms) * time.Millisecond
+	w := time.Duration(ms) * time.Millisecond
+	if kmsg.Key(key) == kmsg.JoinGroup {
+		// The broker holds a join for the group's longest rebalance
+		// timeout, which may be another member's.
+		w = max(w, LongWait)
+	}
+	return w
 }
 
 // bodyStart skips a request header (key, version, correlation id, client

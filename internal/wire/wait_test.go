@@ -33,10 +33,11 @@ func TestRequestWait(t *testing.T) {
 	}
 	for v := int16(0); v <= kmsg.NewPtrJoinGroupRequest().MaxVersion(); v++ {
 		r := kmsg.NewPtrJoinGroupRequest()
-		r.Version, r.Group, r.SessionTimeoutMillis, r.RebalanceTimeoutMillis = v, "a-group", 10_000, 300_000
-		want := 300 * time.Second
+		r.Version, r.Group, r.SessionTimeoutMillis = v, "a-group", 10_000
+		r.RebalanceTimeoutMillis = 900_000 // longer than LongWait: taken as is
+		want := 900 * time.Second
 		if v == 0 {
-			want = 10 * time.Second
+			want = wire.LongWait // the 10 s session timeout, raised to the group's possible longest
 		}
 		b := frameOf(r)
 		if got := wire.RequestWait(b, r.Key(), v); got != want {
