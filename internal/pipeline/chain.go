@@ -191,13 +191,17 @@ func (c *Chain) Streamer(r Route) StreamingStage {
 // function and r's response stages, runs them in order, and returns the
 // body to send: body itself if nothing changed, else a new encoding.
 func (c *Chain) OnResponse(r Route, ex *Exchange, body []byte) ([]byte, bool, error) {
-	resp, err := DecodeResponse(ex.Key, ex.Version, body)
+	resp, err := DecodeResponse(ex.Key, ex.SentVersion(), body)
 	if err != nil {
 		return nil, false, err
 	}
 	changed, err := c.RunResponse(r, ex, resp)
 	if err != nil {
 		return nil, false, err
+	}
+	if ex.upgraded {
+		resp.SetVersion(ex.Version) // the client reads its own version
+		changed = true
 	}
 	if !changed {
 		return body, false, nil

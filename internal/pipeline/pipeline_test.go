@@ -449,3 +449,38 @@ func TestTagBombs(t *testing.T) {
 		t.Errorf("%v to refuse %d tag bombs", d, 2*checked+2)
 	}
 }
+
+// ReplaceAt forwards at another version; the answer, decoded at that
+// version, goes back at the client's.
+func TestReplaceAtVersion(t *testing.T) {
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 2
+	frame := kmsg.NewRequestFormatter().AppendRequest(nil, req, 9)
+	ex := NewExchange(&Client{}, req.Key(), 2, 9, frame)
+	up := kmsg.NewPtrMetadataRequest()
+	up.AllowAutoTopicCreation = false
+	ex.ReplaceAt(up, 4)
+	sent, err := DecodeRequest(ex.Frame()[4:])
+	if err != nil || sent.GetVersion() != 4 || ex.SentVersion() != 4 {
+		t.Fatalf("forwarded v%d (%v), SentVersion %d", sent.GetVersion(), err, ex.SentVersion())
+	}
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.Version, resp.ClusterID = 4, kmsg.StringPtr("c")
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = 1, "h", 9092
+	resp.Brokers = append(resp.Brokers, b)
+	chain, err := NewChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewExchange(&Client{}, req.Key(), 2, 9, nil)
+	back.AnsweredAt(4)
+	out, changed, err := chain.OnResponse(Route{}, back, resp.AppendTo(nil))
+	if err != nil || !changed {
+		t.Fatalf("OnResponse: changed %v, %v", changed, err)
+	}
+	got, err := DecodeResponse(req.Key(), 2, out)
+	if err != nil || got.(*kmsg.MetadataResponse).Brokers[0].Host != "h" || got.(*kmsg.MetadataResponse).ClusterID == nil {
+		t.Fatalf("answer at v2: %+v, %v", got, err)
+	}
+}

@@ -123,6 +123,10 @@ type Exchange struct {
 	loadErr  error                  // why load failed
 	req      kmsg.Request
 	replaced bool
+	// sentAs, when upgraded, is the version the request goes to the
+	// broker at (ReplaceAt), and so the version its answer comes back in.
+	sentAs   int16
+	upgraded bool
 	after    AfterResponse
 }
 
@@ -195,6 +199,29 @@ func (e *Exchange) Replace(req kmsg.Request) {
 	e.req, e.replaced = req, true
 }
 
+// ReplaceAt forwards req at another version than the client's: a field the
+// client's version lacks must reach the broker (a Metadata v0–3 cannot say
+// "do not create"). The broker's answer, at that version, is decoded at it
+// and written to the client at the client's version. Both versions must
+// share the response header's form (flexible or not).
+func (e *Exchange) ReplaceAt(req kmsg.Request, version int16) {
+	e.req, e.replaced, e.sentAs, e.upgraded = req, true, version, version != e.Version
+}
+
+// SentVersion is the version the request goes to the broker at.
+func (e *Exchange) SentVersion() int16 {
+	if e.upgraded {
+		return e.sentAs
+	}
+	return e.Version
+}
+
+// AnsweredAt tells a response exchange that the broker answered at
+// version (the request was sent with ReplaceAt).
+func (e *Exchange) AnsweredAt(version int16) {
+	e.sentAs, e.upgraded = version, version != e.Version
+}
+
 // After asks for fn to run on the broker's response to this request. The
 // response is then decoded (and re-encoded) even if no response stage
 // wants its key. A later call replaces an earlier one.
@@ -219,6 +246,6 @@ func (e *Exchange) Frame() []byte {
 	if clientID != nil {
 		f = kmsg.NewRequestFormatter(kmsg.FormatterClientID(*clientID))
 	}
-	e.req.SetVersion(e.Version)
+	e.req.SetVersion(e.SentVersion())
 	return f.AppendRequest(nil, e.req, e.CorrelationID)
 }

@@ -30,7 +30,7 @@ func (c *check) metadata(ex *pipeline.Exchange, r *kmsg.MetadataRequest) pipelin
 				}
 			}
 		}
-		if len(noCreate) > 0 && r.Version >= 4 {
+		if len(noCreate) > 0 {
 			r.AllowAutoTopicCreation = false // the broker must not create them
 		}
 		r.Topics = yes
@@ -45,7 +45,12 @@ func (c *check) metadata(ex *pipeline.Exchange, r *kmsg.MetadataRequest) pipelin
 			// answers with its brokers, cluster id and controller.
 			r.Topics = []kmsg.MetadataRequestTopic{}
 		}
-		if len(no) > 0 || len(noCreate) > 0 {
+		switch {
+		case len(noCreate) > 0 && r.Version < 4:
+			// v0–3 cannot say "do not create": ask at v4, which can, and
+			// answer the client at its own version.
+			ex.ReplaceAt(r, 4)
+		case len(no) > 0 || len(noCreate) > 0:
 			ex.Replace(r)
 		}
 	}

@@ -24,6 +24,18 @@ type inflight struct {
 	// wait is how long the broker may hold the request before answering
 	// (a long-poll Fetch, a JoinGroup), on top of the read timeout.
 	wait time.Duration
+	// sent, when upgraded, is the version the request went to the broker
+	// at (pipeline.Exchange.ReplaceAt): its answer comes back in it.
+	sent     int16
+	upgraded bool
+}
+
+// wireVersion is the version the broker answers in.
+func (e inflight) wireVersion() int16 {
+	if e.upgraded {
+		return e.sent
+	}
+	return e.version
 }
 
 // reply is the response to a request the proxy sent itself. A failure

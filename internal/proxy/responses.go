@@ -88,11 +88,11 @@ func (s *Session) relayResponse(e inflight) error {
 	var route pipeline.Route
 	if e.reply == nil {
 		route = s.opts.Stages.Route(e.key, e.version)
-		if st := s.opts.Stages.Streamer(route); st != nil && e.after == nil {
+		if st := s.opts.Stages.Streamer(route); st != nil && e.after == nil && !e.upgraded {
 			return s.relayStreamed(st, e, total)
 		}
 	}
-	if e.reply == nil && !route.Response() && e.after == nil {
+	if e.reply == nil && !route.Response() && e.after == nil && !e.upgraded {
 		if err := forward(s.client, s.upR, s.up.Conn, total, s.opts.Buffers, s.extendReadFn); err != nil {
 			return fmt.Errorf("relay %s response: %w", keyName(e.key), err)
 		}
@@ -104,7 +104,7 @@ func (s *Session) relayResponse(e inflight) error {
 		return fmt.Errorf("read %s response: %w", keyName(e.key), err)
 	}
 	headerLen := 8
-	if flexible, _ := wire.ResponseFlexible(e.key, e.version); flexible {
+	if flexible, _ := wire.ResponseFlexible(e.key, e.wireVersion()); flexible {
 		if headerLen, err = wire.SkipTags(frame, 8); err != nil {
 			return fmt.Errorf("%s response header: %w", keyName(e.key), err)
 		}

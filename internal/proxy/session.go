@@ -349,9 +349,10 @@ func (s *Session) pumpRequests() error {
 		total := 4 + size
 		var frame []byte                 // the whole request, when a stage read or replaced it
 		var after pipeline.AfterResponse // what a stage wants done to the response
+		sent := h.Version                // the version the broker sees (a stage may upgrade it)
 		if route := s.opts.Stages.Route(h.Key, h.Version); route.Request() {
 			var local []byte
-			if frame, local, after, err = s.runRequestStages(route, h, head, total); err != nil {
+			if frame, local, after, sent, err = s.runRequestStages(route, h, head, total); err != nil {
 				return err
 			}
 			if local != nil {
@@ -395,7 +396,7 @@ func (s *Session) pumpRequests() error {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at
 			// the front, so the order of the two does not matter.
-			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after, wait: wait})
+			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after, wait: wait, sent: sent, upgraded: sent != h.Version})
 		}
 		s.writeMu.Unlock()
 		if err != nil {

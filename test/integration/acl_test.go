@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -484,4 +486,64 @@ func findCoordinator(keyType int8, key string) kmsg.Request {
 	r := kmsg.NewPtrFindCoordinatorRequest()
 	r.CoordinatorType, r.CoordinatorKey, r.CoordinatorKeys = keyType, key, []string{key}
 	return r
+}
+
+// TestACLMetadataV0to3NoAutoCreate: Metadata v0–3 cannot ask the broker not
+// to create a topic, so the proxy asks at v4 with allow_auto_topic_creation
+// false and answers the client at its own version. alice (Describe on
+// pub-*, no Create) at Kafka 0.10.2's versions (Metadata v2): an existing
+// topic is described, a missing one is TOPIC_AUTHORIZATION_FAILED, and the
+// broker does not create it.
+func TestACLMetadataV0to3NoAutoCreate(t *testing.T) {
+	a := startACLPair(t)
+	_, proxied := a.clients(t, kversion.V0_10_2())
+	ctx := ctxT(t, 30*time.Second)
+	// What reaches the broker: the request naming pub-missing must say
+	// "do not create", which only v4+ can.
+	var mu sync.Mutex
+	var seen []string
+	a.proxied.ControlKey(kmsg.Metadata.Int16(), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		a.proxied.KeepControl()
+		m := r.(*kmsg.MetadataRequest)
+		for _, tp := range m.Topics {
+			if tp.Topic != nil && *tp.Topic == "pub-missing" {
+				mu.Lock()
+				seen = append(seen, fmt.Sprintf("v%d auto=%v", m.Version, m.AllowAutoTopicCreation))
+				mu.Unlock()
+			}
+		}
+		return nil, nil, false
+	})
+	req := metadataReq(false, "pub-news", "pub-missing")
+	req.Version = 2
+	resp, err := proxied.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := resp.(*kmsg.MetadataResponse)
+	if m.Version != 2 {
+		t.Fatalf("answered at v%d, want the client's v2", m.Version)
+	}
+	got := map[string]int16{}
+	for _, tp := range m.Topics {
+		got[*tp.Topic] = tp.ErrorCode
+		if *tp.Topic == "pub-news" && len(tp.Partitions) != 1 {
+			t.Errorf("pub-news: %d partitions", len(tp.Partitions))
+		}
+	}
+	if got["pub-news"] != 0 || got["pub-missing"] != kerr.TopicAuthorizationFailed.Code || len(got) != 2 {
+		t.Fatalf("error codes %v", got)
+	}
+	listed, err := kadm.NewClient(adminClient(t, a.proxied.ListenAddrs())).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed.Has("pub-missing") {
+		t.Fatal("the broker created a topic alice may not create")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "v4 auto=false" {
+		t.Fatalf("the broker saw %q, want one v4 request with auto-creation off", seen)
+	}
 }
