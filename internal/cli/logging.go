@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
@@ -52,10 +51,7 @@ func jsonFields(c config.Log) func(groups []string, a slog.Attr) slog.Attr {
 		}
 		switch a.Key {
 		case slog.TimeKey:
-			a.Key = timeKey
-			if t, ok := a.Value.Any().(time.Time); ok {
-				a.Value = slog.StringValue(t.Format(time.RFC3339Nano))
-			}
+			a.Key = timeKey // slog already writes RFC 3339 with nanoseconds
 		case slog.LevelKey:
 			a.Key = levelKey
 			a.Value = slog.StringValue(levelName(a.Value.Any()))

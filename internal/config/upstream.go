@@ -268,35 +268,36 @@ func checkForwardProxy(raw string) error {
 // it still runs.
 func (c *Config) upstreamWarnings() []string {
 	var w []string
-	t := c.Kafka.TLS
-	if !t.Enable {
-		for _, f := range []struct {
-			path, flag string
-			set        bool
-		}{
+	if t := c.Kafka.TLS; !t.Enable {
+		w = ignored(w, "kafka.tls.", "TLS to the brokers is off (--tls-enable)", []setting{
 			{"caChainCertFile", "--tls-ca-chain-cert-file", t.CAChainCertFile != ""},
 			{"clientCertFile", "--tls-client-cert-file", t.ClientCertFile != ""},
 			{"clientKeyFile", "--tls-client-key-file", t.ClientKeyFile != ""},
 			{"serverName", "--tls-server-name", t.ServerName != ""},
-		} {
-			if f.set {
-				w = append(w, fmt.Sprintf("kafka.tls.%s (%s) is ignored: TLS to the brokers is off (--tls-enable)", f.path, f.flag))
-			}
-		}
+		})
 	}
-	s := c.Kafka.SASL
-	if !s.Enable {
-		for _, f := range []struct {
-			path, flag string
-			set        bool
-		}{
+	if s := c.Kafka.SASL; !s.Enable {
+		w = ignored(w, "kafka.sasl.", "SASL to the brokers is off (--sasl-enable)", []setting{
 			{"username", "--sasl-username", s.Username != ""}, {"password", "--sasl-password", s.Password != ""},
 			{"passwordFile", "--sasl-password-file", s.PasswordFile != ""}, {"passwordEnv", "--sasl-password-env", s.PasswordEnv != ""},
 			{"jaasConfigFile", "--sasl-jaas-config-file", s.JaasConfigFile != ""},
-		} {
-			if f.set {
-				w = append(w, fmt.Sprintf("kafka.sasl.%s (%s) is ignored: SASL to the brokers is off (--sasl-enable)", f.path, f.flag))
-			}
+		})
+	}
+	return w
+}
+
+// setting is one configuration field, by YAML path and flag, and whether
+// it is set.
+type setting struct {
+	path, flag string
+	set        bool
+}
+
+// ignored appends a warning for each set setting, which why disables.
+func ignored(w []string, prefix, why string, settings []setting) []string {
+	for _, f := range settings {
+		if f.set {
+			w = append(w, fmt.Sprintf("%s%s (%s) is ignored: %s", prefix, f.path, f.flag, why))
 		}
 	}
 	return w

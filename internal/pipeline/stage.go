@@ -117,10 +117,11 @@ type Exchange struct {
 	Version       int16
 	CorrelationID int32
 
-	frame    []byte                 // the whole request frame, size included, once read
-	head     []byte                 // the frame's first bytes, while it is unread
-	load     func() ([]byte, error) // reads the whole frame on demand
-	loadErr  error                  // why load failed
+	frame    []byte    // the whole request frame, size included, once read
+	head     []byte    // the frame's first bytes, while it is unread
+	rest     io.Reader // the unread frame, size bytes, when a stage asks for it
+	size     int
+	loadErr  error // why reading rest failed
 	req      kmsg.Request
 	replaced bool
 	// sentAs, when upgraded, is the version the request goes to the
@@ -144,10 +145,11 @@ func NewExchange(c *Client, key, version int16, corr int32, frame []byte) *Excha
 }
 
 // Unread gives a header-only exchange the frame's first bytes as
-// buffered (size prefix included) and load, which reads the whole frame
-// if a stage asks for the request after all.
-func (e *Exchange) Unread(head []byte, load func() ([]byte, error)) {
-	e.head, e.load = head, load
+// buffered (size prefix included) and r, from which the whole frame of
+// size bytes (bounded by the caller) is read if a stage asks for the
+// request after all.
+func (e *Exchange) Unread(head []byte, r io.Reader, size int) {
+	e.head, e.rest, e.size = head, r, size
 }
 
 // Head is the request frame's first bytes (size prefix included): the
@@ -173,12 +175,13 @@ func (e *Exchange) Request() (kmsg.Request, error) {
 	if e.loadErr != nil {
 		return nil, e.loadErr
 	}
-	if e.frame == nil && e.load != nil {
-		f, err := e.load()
-		e.head, e.load = nil, nil // read once: a failed read left the stream mid-frame
+	if e.frame == nil && e.rest != nil {
+		f := make([]byte, e.size)
+		_, err := io.ReadFull(e.rest, f)
+		e.head, e.rest = nil, nil // read once: a failed read left the stream mid-frame
 		if err != nil {
-			e.loadErr = err
-			return nil, err
+			e.loadErr = fmt.Errorf("read request: %w", err)
+			return nil, e.loadErr
 		}
 		e.frame = f
 	}

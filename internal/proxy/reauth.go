@@ -80,9 +80,10 @@ func (s *Session) scheduleReauth(lifetime time.Duration) (stop func()) {
 // renewalDelay is when to renew a session of this lifetime: at 85–95% of
 // it (jitter in [0,1) picks where), so that connections opened together
 // do not renew together, but never sooner than floor after the last
-// renewal unless the session would expire first: then at no later than
-// 90%, leaving room for requests the broker reads before the renewal. The floor bounds how often a connection renews; it never lets
-// a session lapse.
+// renewal unless the session would expire first: then no later than 90%,
+// leaving room for requests the broker reads before the renewal. The
+// floor bounds how often a connection renews; it never lets a session
+// lapse.
 func renewalDelay(lifetime, floor time.Duration, jitter float64) time.Duration {
 	at := time.Duration(float64(lifetime) * (0.85 + 0.10*jitter))
 	latest := lifetime * 90 / 100

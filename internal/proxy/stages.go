@@ -18,22 +18,16 @@ import (
 // the broker's response.
 func (s *Session) runRequestStages(route pipeline.Route, h wire.RequestHeader, head []byte, total int) (frame, local []byte, after pipeline.AfterResponse, sent int16, err error) {
 	sent = h.Version
-	read := func() ([]byte, error) {
-		// Bounded by MaxFrameSize, checked before this.
-		f := make([]byte, total)
-		if _, err := io.ReadFull(s.clientR, f); err != nil {
-			return nil, fmt.Errorf("read request: %w", err)
-		}
-		return f, nil
-	}
 	if route.RequestBody() {
-		if frame, err = read(); err != nil {
-			return nil, nil, nil, sent, err
+		// Bounded by MaxFrameSize, checked before this.
+		frame = make([]byte, total)
+		if _, err := io.ReadFull(s.clientR, frame); err != nil {
+			return nil, nil, nil, sent, fmt.Errorf("read request: %w", err)
 		}
 	}
 	ex := pipeline.NewExchange(s.peer, h.Key, h.Version, h.CorrelationID, frame)
 	if frame == nil {
-		ex.Unread(head, read)
+		ex.Unread(head, s.clientR, total) // a header-only stage may still read it
 	}
 	v := s.opts.Stages.OnRequest(route, ex)
 	switch v.Action {

@@ -187,8 +187,10 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 		defer cancel()
 	}
 	addr := broker
-	if to, ok := d.dialTo[strings.ToLower(broker)]; ok {
-		addr = to // --dial-address-mapping; TLS below still verifies the broker's own name
+	if len(d.dialTo) > 0 {
+		if to, ok := d.dialTo[strings.ToLower(broker)]; ok {
+			addr = to // --dial-address-mapping; TLS below still verifies the broker's own name
+		}
 	}
 	raw, err := d.out.DialContext(ctx, "tcp", addr)
 	if err != nil {

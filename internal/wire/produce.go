@@ -93,18 +93,9 @@ type span struct {
 // it runs for every produce.
 func produceStart(b []byte, version int16) (flexible bool, txn span, acksOff int, err error) {
 	flexible, _ = RequestFlexible(0, version)
-	off := 8 // key, version, correlation id
-	if len(b) < off+2 {
+	off, ok := bodyStart(b, 0, version)
+	if !ok {
 		return flexible, txn, 0, ErrShortHeader
-	}
-	if n := int16(binary.BigEndian.Uint16(b[off:])); n > 0 { // client id, never compact
-		off += int(n)
-	}
-	off += 2
-	if flexible {
-		if off, err = SkipTags(b, off); err != nil {
-			return flexible, txn, 0, ErrShortHeader
-		}
 	}
 	if version >= 3 {
 		if txn, off, err = stringAt(b, off, flexible); err != nil {

@@ -64,7 +64,7 @@ func RequestWait(b []byte, key, version int16) time.Duration {
 
 // bodyStart skips a request header (key, version, correlation id, client
 // id, and tagged fields on flexible versions) and returns where the body
-// starts.
+// starts; false if b ends before it does. It does not allocate.
 func bodyStart(b []byte, key, version int16) (int, bool) {
 	off := 8
 	if len(b) < off+2 {
