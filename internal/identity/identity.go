@@ -190,3 +190,16 @@ func (id Identity) String() string {
 	}
 	return id.Principal + " as " + strings.Join(parts, " and ")
 }
+
+// Same reports whether other presents the same upstream identity (its
+// place in the file aside), so that a reload keeps what did not change.
+func (id Identity) Same(other Identity) bool {
+	return id.Principal == other.Principal && equalPtr(id.SASL, other.SASL) && equalPtr(id.TLS, other.TLS)
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

@@ -160,3 +160,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestSame: a reload keeps an identity whose entry did not change, even
+// at another place in the file, and replaces one whose material did.
+func TestSame(t *testing.T) {
+	parse := func(doc string) Identity {
+		ids, err := Parse("ids.yaml", []byte(doc))
+		if err != nil || len(ids) == 0 {
+			t.Fatalf("%v", err)
+		}
+		return ids[len(ids)-1]
+	}
+	a := parse("identities:\n  - principal: User:a\n    sasl: {username: u, passwordFile: /p}\n")
+	moved := parse("identities:\n  - principal: User:b\n    sasl: {username: v, passwordFile: /q}\n  - principal: User:a\n    sasl: {username: u, passwordFile: /p}\n")
+	other := parse("identities:\n  - principal: User:a\n    sasl: {username: u, passwordFile: /other}\n")
+	cert := parse("identities:\n  - principal: User:a\n    sasl: {username: u, passwordFile: /p}\n    tls: {clientCertFile: c, clientKeyFile: k}\n")
+	if !a.Same(moved) {
+		t.Error("the same entry at another place is not the same identity")
+	}
+	if a.Same(other) || a.Same(cert) {
+		t.Error("a changed password file or an added certificate is the same identity")
+	}
+}

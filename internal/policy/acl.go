@@ -27,14 +27,15 @@ type Rules interface {
 // trail, if not nil, records each denied resource (and with
 // --audit-log-allowed each allowed one) of a request.
 func ACLs(rules Rules, log *slog.Logger, trail *audit.Log) pipeline.RequestStage {
-	return &aclStage{rules: rules, ids: newTopicIDs(), log: log, trail: trail}
+	return &aclStage{rules: rules, ids: newTopicIDs(), shares: newShareSessions(), log: log, trail: trail}
 }
 
 type aclStage struct {
-	rules Rules
-	ids   *topicIDs // topic id → name, learned from the answers the proxy relays
-	log   *slog.Logger
-	trail *audit.Log
+	rules  Rules
+	ids    *topicIDs // topic id → name, learned from the answers the proxy relays
+	shares *shareSessions
+	log    *slog.Logger
+	trail  *audit.Log
 }
 
 func (*aclStage) Name() string { return "acls" }
@@ -65,6 +66,7 @@ type check struct {
 	principal string
 	host      net.IP
 	ids       *topicIDs
+	shares    *shareSessions
 	version   int16
 	ex        *pipeline.Exchange
 	trail     *audit.Log
@@ -136,7 +138,7 @@ func (s *aclStage) OnRequest(ex *pipeline.Exchange) pipeline.Verdict {
 	if a.Super(principal) {
 		return pipeline.Pass()
 	}
-	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, version: ex.Version, ex: ex, trail: s.trail}
+	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, shares: s.shares, version: ex.Version, ex: ex, trail: s.trail}
 	if ex.Key == kmsg.Produce.Int16() && c.produceHead() {
 		return pipeline.Pass()
 	}

@@ -406,21 +406,6 @@ func (c *check) consumerGroupDescribe(ex *pipeline.Exchange, r *kmsg.ConsumerGro
 	})
 }
 
-// shareTopics: ShareFetch and ShareAcknowledge need Read on the share
-// group and on every topic they name (by id); the proxy answers a request
-// with any of them denied as a whole.
-func (c *check) shareTopics(req kmsg.Request, group *string, ids [][16]byte) pipeline.Verdict {
-	if group == nil || !c.group(*group, opRead) {
-		return wholeError(req, kerr.GroupAuthorizationFailed)
-	}
-	for _, id := range ids {
-		if c.topicCode("", id, opRead) != 0 {
-			return wholeError(req, kerr.TopicAuthorizationFailed)
-		}
-	}
-	return pipeline.Pass()
-}
-
 func groupCode(c *check, group string, op kmsg.ACLOperation) int16 {
 	if !c.group(group, op) {
 		return errGroup
@@ -462,17 +447,9 @@ func (c *check) shareAndStreams(ex *pipeline.Exchange, req kmsg.Request) (pipeli
 	case *kmsg.ShareGroupHeartbeatRequest:
 		return c.wholeGroup(r, r.GroupID, opRead), true
 	case *kmsg.ShareFetchRequest:
-		ids := make([][16]byte, 0, len(r.Topics))
-		for _, t := range r.Topics {
-			ids = append(ids, t.TopicID)
-		}
-		return c.shareTopics(r, r.GroupID, ids), true
+		return c.shareFetch(ex, r), true
 	case *kmsg.ShareAcknowledgeRequest:
-		ids := make([][16]byte, 0, len(r.Topics))
-		for _, t := range r.Topics {
-			ids = append(ids, t.TopicID)
-		}
-		return c.shareTopics(r, r.GroupID, ids), true
+		return c.shareAcknowledge(ex, r), true
 	case *kmsg.ShareGroupDescribeRequest:
 		return groupList(c, ex, r, &r.GroupIDs, opDescribe, func(g string, code int16) kmsg.ShareGroupDescribeResponseGroup {
 			e := kmsg.NewShareGroupDescribeResponseGroup()
@@ -498,21 +475,7 @@ func (c *check) shareAndStreams(ex *pipeline.Exchange, req kmsg.Request) (pipeli
 	case *kmsg.DeleteShareGroupOffsetsRequest:
 		return c.wholeGroup(r, r.GroupID, opDelete), true
 	case *kmsg.DescribeShareGroupOffsetsRequest:
-		for _, g := range r.Groups {
-			if !c.group(g.GroupID, opDescribe) {
-				resp := respond[*kmsg.DescribeShareGroupOffsetsResponse](r)
-				for _, g := range r.Groups {
-					e := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
-					e.GroupID, e.ErrorCode = g.GroupID, groupCode(c, g.GroupID, opDescribe)
-					if e.ErrorCode == 0 {
-						e.ErrorCode = kerr.OperationNotAttempted.Code
-					}
-					resp.Groups = append(resp.Groups, e)
-				}
-				return pipeline.Reply(resp), true
-			}
-		}
-		return pipeline.Pass(), true
+		return c.describeShareGroupOffsets(ex, r), true
 	}
 	return pipeline.Verdict{}, false
 }

@@ -240,6 +240,30 @@ func topicCases() []keyCase {
 			})
 			return r
 		}},
+		{key: kmsg.ShareFetch, code: "TOPIC_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
+			r := kmsg.NewPtrShareFetchRequest()
+			r.GroupID, r.MemberID = kmsg.StringPtr("ok-g"), kmsg.StringPtr("m")
+			two(func(_ string, id [16]byte) {
+				t := kmsg.NewShareFetchRequestTopic()
+				t.TopicID = id
+				p := kmsg.NewShareFetchRequestTopicPartition()
+				p.AcknowledgementBatches = append(p.AcknowledgementBatches, kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch())
+				t.Partitions = append(t.Partitions, p)
+				r.Topics = append(r.Topics, t)
+			})
+			return r
+		}},
+		{key: kmsg.ShareAcknowledge, code: "TOPIC_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
+			r := kmsg.NewPtrShareAcknowledgeRequest()
+			r.GroupID, r.MemberID, r.ShareSessionEpoch = kmsg.StringPtr("ok-g"), kmsg.StringPtr("m"), 1
+			two(func(_ string, id [16]byte) {
+				t := kmsg.NewShareAcknowledgeRequestTopic()
+				t.TopicID = id
+				t.Partitions = append(t.Partitions, kmsg.NewShareAcknowledgeRequestTopicPartition())
+				r.Topics = append(r.Topics, t)
+			})
+			return r
+		}},
 		{key: kmsg.CreateTopics, code: "TOPIC_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
 			r := kmsg.NewPtrCreateTopicsRequest()
 			for _, name := range []string{"ok-t", "no-new"} {
@@ -325,6 +349,30 @@ func groupCases() []keyCase {
 		{key: kmsg.DeleteGroups, code: "GROUP_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
 			r := kmsg.NewPtrDeleteGroupsRequest()
 			r.Groups = []string{"ok-g", "no-g"}
+			return r
+		}},
+		{key: kmsg.DescribeShareGroupOffsets, code: "GROUP_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+			for _, g := range []string{"ok-g", "no-g"} {
+				rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+				rg.GroupID = g
+				t := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+				t.Topic, t.Partitions = "ok-t", []int32{0}
+				rg.Topics = append(rg.Topics, t)
+				r.Groups = append(r.Groups, rg)
+			}
+			return r
+		}},
+		{key: kmsg.DescribeShareGroupOffsets, code: "TOPIC_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+			rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+			rg.GroupID = "ok-g"
+			for _, n := range []string{"ok-t", "no-t"} {
+				t := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+				t.Topic, t.Partitions = n, []int32{0}
+				rg.Topics = append(rg.Topics, t)
+			}
+			r.Groups = append(r.Groups, rg)
 			return r
 		}},
 		{key: kmsg.ConsumerGroupDescribe, code: "GROUP_AUTHORIZATION_FAILED", req: func(v int16) kmsg.Request {
@@ -563,4 +611,62 @@ func TestACLStageFetchSessionless(t *testing.T) {
 	if !ok || f.SessionID != 0 || f.SessionEpoch != -1 || len(f.Topics) != 1 {
 		t.Fatalf("forwarded %+v", res.forwarded)
 	}
+}
+
+// TestACLStageShareSession: a share session holds partitions that later
+// fetches do not name. When the principal may no longer read one, the
+// next fetch has the broker forget it and answers it with
+// TOPIC_AUTHORIZATION_FAILED; fetches before and after pass unchanged.
+func TestACLStageShareSession(t *testing.T) {
+	rules := aliceRules()
+	st := policy.ACLs(&rules, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	teachIDs(t, st)
+	fetch := func(epoch int32, ids ...[16]byte) result {
+		r := kmsg.NewPtrShareFetchRequest()
+		r.SetVersion(1)
+		r.GroupID, r.MemberID, r.ShareSessionEpoch, r.MaxWaitMillis = kmsg.StringPtr("ok-g"), kmsg.StringPtr("m"), epoch, 500
+		for _, id := range ids {
+			ft := kmsg.NewShareFetchRequestTopic()
+			ft.TopicID = id
+			p := kmsg.NewShareFetchRequestTopicPartition()
+			p.Partition = 3
+			ft.Partitions = append(ft.Partitions, p)
+			r.Topics = append(r.Topics, ft)
+		}
+		return run(t, st, "User:alice", r)
+	}
+	unchanged := func(res result, what string) {
+		t.Helper()
+		if res.verdict.Action != pipeline.Forward || res.forwarded != nil || res.after != nil {
+			t.Fatalf("%s: not forwarded unchanged: %+v %+v", what, res.verdict, res.forwarded)
+		}
+	}
+	unchanged(fetch(0, okID), "opening the session on a readable topic")
+	unchanged(fetch(1), "an incremental fetch")
+
+	// A new session naming a denied topic: the broker never gets it.
+	res := fetch(0, okID, noID)
+	f, ok := res.forwarded.(*kmsg.ShareFetchRequest)
+	if !ok || len(f.Topics) != 1 || f.Topics[0].TopicID != okID || len(f.ForgottenTopicsData) != 0 {
+		t.Fatalf("forwarded %+v", res.forwarded)
+	}
+
+	// Alice loses Read on ok-t.
+	rules.a = acl.New([]acl.Rule{{Principal: "User:alice", Resource: kmsg.ACLResourceTypeGroup, Name: "ok-g", Operation: kmsg.ACLOperationAll, Host: "*"}}, nil, false)
+	res = fetch(1)
+	f, ok = res.forwarded.(*kmsg.ShareFetchRequest)
+	if !ok || len(f.ForgottenTopicsData) != 1 || f.ForgottenTopicsData[0].TopicID != okID || !slices.Equal(f.ForgottenTopicsData[0].Partitions, []int32{3}) {
+		t.Fatalf("revoked partition not forgotten at the broker: %+v", res.forwarded)
+	}
+	if f.MaxWaitMillis != 0 {
+		t.Errorf("max wait %d with only a denial to answer, want 0", f.MaxWaitMillis)
+	}
+	resp := kmsg.NewPtrShareFetchResponse()
+	resp.SetVersion(1)
+	res.after(resp)
+	lines := kafkatest.ErrorCodes(roundTrip(t, kmsg.ShareFetch.Int16(), 1, resp))
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, ": TOPIC_AUTHORIZATION_FAILED") }) {
+		t.Fatalf("revoked partition not answered: %q", lines)
+	}
+	unchanged(fetch(2), "the fetch after the session forgot the partition")
 }

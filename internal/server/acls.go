@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/acl"
-	"github.com/kafka-proxy/kafka-proxy/internal/audit"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
 
@@ -36,9 +35,10 @@ func hangups() chan os.Signal {
 }
 
 // watchHangups reloads the ACL rules (st, if set) when their files change
-// (every refresh, if set) and at once on a hangup, when it also reopens
-// the audit trail (for log rotation), until ctx ends.
-func watchHangups(ctx context.Context, st *acl.Store, refresh time.Duration, trail *audit.Log, hup chan os.Signal, log *slog.Logger) {
+// (every refresh, if set), and on a hangup reloads them at once and runs
+// each of onHangup (the audit trail reopened for log rotation, the
+// upstream identities reloaded), until ctx ends.
+func watchHangups(ctx context.Context, st *acl.Store, refresh time.Duration, hup chan os.Signal, log *slog.Logger, onHangup ...func()) {
 	defer signal.Stop(hup)
 	if st != nil && refresh > 0 {
 		done := make(chan struct{})
@@ -50,12 +50,20 @@ func watchHangups(ctx context.Context, st *acl.Store, refresh time.Duration, tra
 		case <-ctx.Done():
 			return
 		case <-hup:
+			log.Info("SIGHUP: reloading")
 			if st != nil {
 				_ = st.Reload() // a failure is logged; the rules in force stay
 			}
-			if err := trail.Reopen(); err != nil {
-				log.Error("audit log not reopened: writing on to the old file", "err", err)
+			for _, fn := range onHangup {
+				fn()
 			}
 		}
+	}
+}
+
+// reopenTrail reopens the audit trail's file by name (after rotation).
+func (s *Server) reopenTrail() {
+	if err := s.trail.Reopen(); err != nil {
+		s.log.Error("audit log not reopened: writing on to the old file", "err", err)
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,8 +80,13 @@ func identityFile(t *testing.T) string {
 // c, as the default user "admin" unless the identity file maps the client.
 func identityProxy(t *testing.T, c *memkafka.Cluster, required bool) *kafkatest.Proxy {
 	t.Helper()
+	return identityProxyWith(t, c, required, identityFile(t))
+}
+
+// identityProxyWith is identityProxy with the identity file ids.
+func identityProxyWith(t *testing.T, c *memkafka.Cluster, required bool, ids string) *kafkatest.Proxy {
+	t.Helper()
 	users := kafkatest.WriteUsers(t, map[string]string{"alice": "a-secret", "bob": "b-secret", "carol": "c-secret"})
-	ids := identityFile(t)
 	p := kafkatest.StartProxy(t, c.ListenAddrs(), func(cfg *config.Config) {
 		cfg.Kafka.SASL = config.SASL{Enable: true, Method: "PLAIN", Username: "admin", Password: "admin-secret"}
 		cfg.Kafka.IdentityFile, cfg.Kafka.IdentityRequired = ids, required
@@ -139,6 +146,49 @@ func TestUpstreamIdentity(t *testing.T) {
 			t.Errorf("carol without an identity: %v, want SASL_AUTHENTICATION_FAILED naming the missing identity", err)
 		}
 	})
+}
+
+// TestUpstreamIdentityReload: SIGHUP rereads the identity file. Alice's
+// new connections reach the broker as the user the new file names; a file
+// with a mistake keeps the identities in force.
+func TestUpstreamIdentityReload(t *testing.T) {
+	c := identityCluster(t, 0)
+	ctx := ctxT(t, 60*time.Second)
+	ids := identityFile(t)
+	p := identityProxyWith(t, c, false, ids)
+	expect := func(topic string, denied bool) {
+		t.Helper()
+		err := produceAs(ctx, t, p, "alice", "a-secret", topic)
+		if denied != errors.Is(err, kerr.TopicAuthorizationFailed) || (!denied && err != nil) {
+			t.Fatalf("alice producing to %s: %v (denied by the broker expected: %v)", topic, err, denied)
+		}
+	}
+	hangup := func(logLine string) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if !p.Logs.WaitFor(5*time.Second, logLine) {
+			t.Fatalf("no %q in the log after SIGHUP", logLine)
+		}
+	}
+	expect("orders", false)
+	expect("billing", true)
+
+	billing := filepath.Join(filepath.Dir(ids), "billing.password")
+	swapped := "identities:\n  - principal: User:alice\n    sasl: {method: PLAIN, username: svc-billing, passwordFile: " + billing + "}\n"
+	if err := os.WriteFile(ids, []byte(swapped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hangup("upstream identities reloaded")
+	expect("billing", false)
+	expect("orders", true)
+
+	if err := os.WriteFile(ids, []byte("identities:\n  - principal: User:alice\n    sasl: {username: svc-x, passwordFile: /nonexistent}\n    colour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hangup("upstream identity file not reloaded")
+	expect("billing", false)
 }
 
 // TestUpstreamIdentityReauthentication: with a 2 s broker session, a
