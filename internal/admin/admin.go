@@ -19,8 +19,8 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
 
-// ReadyFunc reports whether the proxy can serve clients.
-type ReadyFunc func(ctx context.Context) bool
+// ReadyFunc reports nil when the proxy can serve clients, else why not.
+type ReadyFunc func(ctx context.Context) error
 
 // Handler builds the admin endpoints. Paths match exactly, as configured:
 // an http.ServeMux would treat them as patterns, so a path such as
@@ -38,8 +38,8 @@ func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc) htt
 		fmt.Fprintln(w, "OK")
 	}))
 	add(cfg.ReadyPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cache.ready(r.Context()) {
-			http.Error(w, "no broker reachable", http.StatusServiceUnavailable)
+		if err := cache.ready(r.Context()); err != nil {
+			http.Error(w, "no broker reachable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "OK")
@@ -62,23 +62,23 @@ type readyCache struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	at    time.Time
-	ok    bool
+	err   error
 }
 
-func (c *readyCache) ready(ctx context.Context) bool {
+func (c *readyCache) ready(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.at.IsZero() && c.now().Sub(c.at) < time.Second {
-		return c.ok
+		return c.err
 	}
 	// The answer is shared with other probes, so it must not depend on
 	// this one: a prober that hangs up mid-check would otherwise cache
 	// "not ready" for everyone.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	c.ok = c.check(ctx)
+	c.err = c.check(ctx)
 	c.at = c.now()
-	return c.ok
+	return c.err
 }
 
 // PprofHandler serves net/http/pprof.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -37,7 +38,12 @@ func TestHandler(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
 	cfg := config.HTTP{HealthPath: "/healthz", ReadyPath: "/readyz", MetricsPath: "/prom"}
-	h := Handler(cfg, testRegistry(t), func(context.Context) bool { return ready.Load() })
+	h := Handler(cfg, testRegistry(t), func(context.Context) error {
+		if ready.Load() {
+			return nil
+		}
+		return errors.New("down")
+	})
 
 	cases := []struct {
 		path     string
@@ -62,8 +68,10 @@ func TestHandler(t *testing.T) {
 
 func TestReadyNotReady(t *testing.T) {
 	d := config.Default().HTTP
-	h := Handler(d, prometheus.NewRegistry(), func(context.Context) bool { return false })
-	if code, body := get(t, h, "/ready"); code != http.StatusServiceUnavailable || body != "no broker reachable\n" {
+	h := Handler(d, prometheus.NewRegistry(), func(context.Context) error {
+		return errors.New("dial broker b:9092: tls: failed to verify certificate")
+	})
+	if code, body := get(t, h, "/ready"); code != http.StatusServiceUnavailable || body != "no broker reachable: dial broker b:9092: tls: failed to verify certificate\n" {
 		t.Errorf("GET /ready = %d %q, want 503", code, body)
 	}
 	// Liveness does not depend on the brokers: restarting the proxy would
@@ -78,7 +86,7 @@ func TestReadyNotReady(t *testing.T) {
 // reports the duplicate, the first endpoint wins.
 func TestHandlerOddPaths(t *testing.T) {
 	cfg := config.HTTP{HealthPath: "/h{x", ReadyPath: "/same", MetricsPath: "/same"}
-	h := Handler(cfg, prometheus.NewRegistry(), func(context.Context) bool { return true })
+	h := Handler(cfg, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if code, body := get(t, h, "/h%7Bx"); code != 200 || body != "OK\n" {
 		t.Errorf("GET /h{x = %d %q", code, body)
 	}
@@ -94,12 +102,18 @@ func TestReadyCache(t *testing.T) {
 	var checks atomic.Int32
 	var answer atomic.Bool
 	c := &readyCache{
-		check: func(context.Context) bool { checks.Add(1); return answer.Load() },
+		check: func(context.Context) error {
+			checks.Add(1)
+			if answer.Load() {
+				return nil
+			}
+			return errors.New("down")
+		},
 		now:   func() time.Time { return now },
 	}
 	answer.Store(true)
 	for range 5 {
-		if !c.ready(context.Background()) {
+		if c.ready(context.Background()) != nil {
 			t.Fatal("not ready")
 		}
 	}
@@ -108,16 +122,16 @@ func TestReadyCache(t *testing.T) {
 	}
 	answer.Store(false)
 	now = now.Add(999 * time.Millisecond)
-	if !c.ready(context.Background()) || checks.Load() != 1 {
+	if c.ready(context.Background()) != nil || checks.Load() != 1 {
 		t.Fatalf("re-checked before a second passed (%d checks)", checks.Load())
 	}
 	now = now.Add(time.Millisecond)
-	if c.ready(context.Background()) || checks.Load() != 2 {
+	if c.ready(context.Background()) == nil || checks.Load() != 2 {
 		t.Fatalf("not re-checked after a second (%d checks)", checks.Load())
 	}
 	// A failed answer is cached too.
 	answer.Store(true)
-	if c.ready(context.Background()) || checks.Load() != 2 {
+	if c.ready(context.Background()) == nil || checks.Load() != 2 {
 		t.Fatalf("failure not cached (%d checks)", checks.Load())
 	}
 }
@@ -128,19 +142,19 @@ func TestReadyCheckContext(t *testing.T) {
 	var deadline time.Duration
 	var cancelled bool
 	c := &readyCache{
-		check: func(ctx context.Context) bool {
+		check: func(ctx context.Context) error {
 			d, ok := ctx.Deadline()
 			if ok {
 				deadline = time.Until(d)
 			}
 			cancelled = ctx.Err() != nil
-			return true
+			return nil
 		},
 		now: time.Now,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if !c.ready(ctx) {
+	if c.ready(ctx) != nil {
 		t.Error("a cancelled prober made the check fail")
 	}
 	if cancelled || deadline <= 0 || deadline > 2*time.Second {
@@ -168,7 +182,7 @@ func TestPprofHandler(t *testing.T) {
 
 func TestStartShutdown(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := Start("127.0.0.1:0", Handler(config.Default().HTTP, testRegistry(t), func(context.Context) bool { return true }), log)
+	s, err := Start("127.0.0.1:0", Handler(config.Default().HTTP, testRegistry(t), func(context.Context) error { return nil }), log)
 	if err != nil {
 		t.Fatal(err)
 	}

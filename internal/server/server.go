@@ -53,6 +53,7 @@ type Server struct {
 	acls      *acl.Store
 	trail     *audit.Log // nil without --audit-log
 	watchDone chan struct{}
+	ready     readiness
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
 	cancel context.CancelFunc
@@ -470,31 +471,6 @@ func (s *Server) closeListeners() {
 	for _, l := range s.listeners {
 		_ = l.Close()
 	}
-}
-
-// Ready reports whether at least one configured broker accepts TCP
-// connections. Brokers are tried in parallel, so one that hangs cannot use
-// up the probe's time while another is up.
-func (s *Server) Ready(ctx context.Context) bool {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan bool, len(s.cfg.Proxy.BootstrapServers))
-	for _, m := range s.cfg.Proxy.BootstrapServers {
-		go func(addr string) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", addr)
-			if err == nil {
-				_ = c.Close()
-			}
-			results <- err == nil
-		}(m.Upstream)
-	}
-	for range s.cfg.Proxy.BootstrapServers {
-		if <-results {
-			return true
-		}
-	}
-	return false
 }
 
 // mechanismOf is the SASL mechanism the client used or tried.
