@@ -109,7 +109,7 @@ func TestReadyCache(t *testing.T) {
 			}
 			return errors.New("down")
 		},
-		now:   func() time.Time { return now },
+		now: func() time.Time { return now },
 	}
 	answer.Store(true)
 	for range 5 {
