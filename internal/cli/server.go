@@ -93,6 +93,7 @@ func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	m.SetVersion(Version)
 	srv, err := server.New(cfg, log, m)
 	if err != nil {
 		return err

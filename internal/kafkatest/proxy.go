@@ -136,7 +136,7 @@ func (p *Proxy) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 }
 
 // MetricSum adds up the proxy's metric name over the series whose labels
-// match (every series if match is nil).
+// match (every series if match is nil); for a histogram, its counts.
 func (p *Proxy) MetricSum(t testing.TB, name string, match func(labels map[string]string) bool) float64 {
 	t.Helper()
 	mfs, err := p.Registry.Gather()
@@ -161,6 +161,8 @@ func (p *Proxy) MetricSum(t testing.TB, name string, match func(labels map[strin
 				sum += m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
 				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -4,11 +4,18 @@
 package metrics
 
 import (
+	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// latencyBuckets span a produce on loopback (sub-millisecond) to a
+// long-poll Fetch or a JoinGroup rebalance (tens of seconds).
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // Metrics holds every collector of one proxy.
 type Metrics struct {
@@ -20,6 +27,11 @@ type Metrics struct {
 	auth        *prometheus.CounterVec
 	clientAuth  *prometheus.CounterVec
 	rejected    *prometheus.CounterVec
+	closed      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	dialTime    *prometheus.HistogramVec
+	dialErrors  *prometheus.CounterVec
+	build       *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	brokers map[string]*Broker
@@ -52,10 +64,40 @@ func New(reg prometheus.Registerer) *Metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxy_connections_rejected_total", Help: "Client connections refused at accept, by listener and reason (ip-denied, ip-not-allowed, max-connections, max-connections-per-ip).",
 		}, []string{"listener", "reason"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_connections_closed_total", Help: "Client connections ended, by broker and reason (client, broker, shutdown, timeout, no-mapping, error; before the session: refused, dial-failed, auth-failed).",
+		}, []string{"broker", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "proxy_request_duration_seconds", Help: "From a request read from the client to its response written back, by broker and API key name.", Buckets: latencyBuckets,
+		}, []string{"broker", "api_key"}),
+		dialTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "proxy_upstream_dial_duration_seconds", Help: "Dials to a usable broker connection (TCP, TLS, SASL), by broker; failed dials included.", Buckets: latencyBuckets,
+		}, []string{"broker"}),
+		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_upstream_dial_errors_total", Help: "Failed broker dials, by broker and reason (timeout, refused, dns, tls, auth, other).",
+		}, []string{"broker", "reason"}),
+		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "proxy_build_info", Help: "Always 1: the running binary's version and Go version.",
+		}, []string{"version", "go_version"}),
 		brokers: map[string]*Broker{},
 	}
-	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth, m.rejected)
+	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth, m.rejected,
+		m.closed, m.duration, m.dialTime, m.dialErrors, m.build)
 	return m
+}
+
+// SetVersion records the binary's version in proxy_build_info.
+func (m *Metrics) SetVersion(version string) {
+	m.build.Reset()
+	m.build.WithLabelValues(version, runtime.Version()).Set(1)
+}
+
+// Dialed implements upstream.Hooks.
+func (m *Metrics) Dialed(broker string, took time.Duration, failure string) {
+	m.dialTime.WithLabelValues(broker).Observe(took.Seconds())
+	if failure != "" {
+		m.dialErrors.WithLabelValues(broker, failure).Inc()
+	}
 }
 
 // Broker returns the collectors of one broker, created once, so the
@@ -73,6 +115,7 @@ func (m *Metrics) Broker(broker string) *Broker {
 		accepted:  m.connections.WithLabelValues(broker),
 		reqBytes:  m.reqBytes.WithLabelValues(broker),
 		respBytes: m.respBytes.WithLabelValues(broker),
+		closedBy:  map[string]prometheus.Counter{},
 	}
 	m.brokers[broker] = b
 	return b
@@ -112,6 +155,10 @@ type Broker struct {
 	reqBytes  prometheus.Counter
 	respBytes prometheus.Counter
 	requests  sync.Map // int32(key<<16|version) -> prometheus.Counter
+	latency   sync.Map // int16 key -> prometheus.Observer
+
+	mu       sync.Mutex
+	closedBy map[string]prometheus.Counter
 }
 
 // Opened counts a new client connection.
@@ -120,8 +167,33 @@ func (b *Broker) Opened() {
 	b.accepted.Inc()
 }
 
-// Closed counts a client connection that ended.
-func (b *Broker) Closed() { b.opened.Dec() }
+// Closed counts a client connection that ended, and why (a short word:
+// see proxy_connections_closed_total).
+func (b *Broker) Closed(reason string) {
+	b.opened.Dec()
+	b.mu.Lock()
+	c, ok := b.closedBy[reason]
+	if !ok {
+		c = b.m.closed.WithLabelValues(b.name, reason)
+		b.closedBy[reason] = c
+	}
+	b.mu.Unlock()
+	c.Inc()
+}
+
+// Answered observes how long a request took, from its read from the
+// client to its response written back.
+func (b *Broker) Answered(key int16, took time.Duration) {
+	name := kmsg.NameForKey(key)
+	if name == "" {
+		key, name = -1, "Unknown" // one series for every key kmsg does not know
+	}
+	o, ok := b.latency.Load(key)
+	if !ok {
+		o, _ = b.latency.LoadOrStore(key, b.m.duration.WithLabelValues(b.name, name))
+	}
+	o.(prometheus.Observer).Observe(took.Seconds())
+}
 
 // Request counts one forwarded request.
 func (b *Broker) Request(key, version int16, bytes int) {

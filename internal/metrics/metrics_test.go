@@ -2,10 +2,12 @@ package metrics
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,7 +28,7 @@ func scrape(t *testing.T, reg prometheus.Gatherer) []string {
 			for _, l := range m.GetLabel() {
 				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
 			}
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 			out = append(out, fmt.Sprintf("%s %s{%s} %v", strings.ToLower(mf.GetType().String()), mf.GetName(), strings.Join(labels, ","), v))
 		}
 	}
@@ -65,7 +67,7 @@ func TestExposition(t *testing.T) {
 	b0, b1 := m.Broker("kafka-0:9092"), m.Broker("kafka-1:9092")
 	b0.Opened()
 	b0.Opened()
-	b0.Closed()
+	b0.Closed("broker")
 	b1.Opened()
 	b0.Request(3, 12, 100)
 	b0.Request(3, 12, 50)
@@ -76,8 +78,23 @@ func TestExposition(t *testing.T) {
 	m.AuthSucceeded("kafka-0:9092", "PLAIN")
 	m.AuthFailed("kafka-0:9092", "PLAIN")
 	m.Reauthenticated("kafka-1:9092", "SCRAM-SHA-512")
+	b0.Answered(0, 3*time.Millisecond)
+	b0.Answered(0, 40*time.Millisecond)
+	b0.Answered(1, time.Second)
+	b0.Answered(30000, time.Millisecond) // a key kmsg does not know: one bounded series
+	b0.Answered(31000, time.Millisecond)
+	m.Dialed("kafka-0:9092", 2*time.Millisecond, "")
+	m.Dialed("kafka-0:9092", 5*time.Second, "timeout")
+	m.SetVersion("v1.2.3")
 
 	want := []string{
+		fmt.Sprintf(`gauge proxy_build_info{go_version=%q,version="v1.2.3"} 1`, runtime.Version()),
+		`counter proxy_connections_closed_total{broker="kafka-0:9092",reason="broker"} 1`,
+		`histogram proxy_request_duration_seconds{api_key="Fetch",broker="kafka-0:9092"} 1`,
+		`histogram proxy_request_duration_seconds{api_key="Produce",broker="kafka-0:9092"} 2`,
+		`histogram proxy_request_duration_seconds{api_key="Unknown",broker="kafka-0:9092"} 2`,
+		`histogram proxy_upstream_dial_duration_seconds{broker="kafka-0:9092"} 2`,
+		`counter proxy_upstream_dial_errors_total{broker="kafka-0:9092",reason="timeout"} 1`,
 		`counter proxy_connections_total{broker="kafka-0:9092"} 2`,
 		`counter proxy_connections_total{broker="kafka-1:9092"} 1`,
 		`counter proxy_requests_bytes{broker="kafka-0:9092"} 160`,
@@ -93,6 +110,7 @@ func TestExposition(t *testing.T) {
 		`gauge proxy_opened_connections{broker="kafka-0:9092"} 1`,
 		`gauge proxy_opened_connections{broker="kafka-1:9092"} 1`,
 	}
+	slices.Sort(want)
 	if got := scrape(t, reg); !slices.Equal(got, want) {
 		t.Errorf("scraped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -144,7 +162,12 @@ func TestRequestDoesNotAllocate(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Request/Response: %v allocs per run, want 0", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { b.Opened(); b.Closed() }); n != 0 {
+	b.Answered(1, time.Millisecond)
+	b.Closed("client")
+	if n := testing.AllocsPerRun(1000, func() { b.Answered(1, time.Millisecond); b.Answered(3, time.Millisecond) }); n != 0 {
+		t.Errorf("Answered: %v allocs per run, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { b.Opened(); b.Closed("client") }); n != 0 {
 		t.Errorf("Opened/Closed: %v allocs per run, want 0", n)
 	}
 }
@@ -182,6 +205,16 @@ func BenchmarkRequest(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			br.Request(1, 16, 100)
+		}
+	})
+}
+
+func BenchmarkAnswered(b *testing.B) {
+	br := New(prometheus.NewRegistry()).Broker("kafka-0:9092")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			br.Answered(0, 3*time.Millisecond)
 		}
 	})
 }

@@ -28,6 +28,9 @@ type inflight struct {
 	// at (pipeline.Exchange.ReplaceAt): its answer comes back in it.
 	sent     int16
 	upgraded bool
+	// read is when the request was read from the client (for
+	// proxy_request_duration_seconds); zero for the proxy's own.
+	read time.Time
 }
 
 // wireVersion is the version the broker answers in.

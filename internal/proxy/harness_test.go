@@ -146,6 +146,8 @@ func (m *countingMetrics) Request(key, version int16, bytes int) {
 	m.lastKey, m.lastVersion = key, version
 }
 
+func (m *countingMetrics) Answered(int16, time.Duration) {}
+
 func (m *countingMetrics) Response(bytes int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

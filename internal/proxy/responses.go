@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -40,12 +41,16 @@ func (s *Session) deliver(e inflight) error {
 		if _, err := s.client.Write(e.local); err != nil {
 			return fmt.Errorf("write response: %w", err)
 		}
+		s.metrics.Answered(e.key, time.Since(e.read))
 		return nil
 	}
 	s.responseReader()
 	err := s.relayResponse(e)
 	if err == nil {
 		s.answered.Store(true)
+		if e.reply == nil {
+			s.metrics.Answered(e.key, time.Since(e.read))
+		}
 	} else if s.opts.FirstResponseHint != "" && !s.answered.Load() && (errors.Is(err, io.EOF) || errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrNegativeSize)) {
 		err = fmt.Errorf("%w; %s", err, s.opts.FirstResponseHint)
 	}

@@ -29,12 +29,16 @@ import (
 type Metrics interface {
 	Request(key, version int16, bytes int)
 	Response(bytes int)
+	// Answered observes a request's time from its read from the client
+	// to its response written back.
+	Answered(key int16, took time.Duration)
 }
 
 type nopMetrics struct{}
 
-func (nopMetrics) Request(int16, int16, int) {}
-func (nopMetrics) Response(int)              {}
+func (nopMetrics) Request(int16, int16, int)     {}
+func (nopMetrics) Response(int)                  {}
+func (nopMetrics) Answered(int16, time.Duration) {}
 
 // Options are the per-connection settings, shared by every session of a
 // server.
@@ -346,6 +350,7 @@ func (s *Session) pumpRequests() error {
 			return fmt.Errorf("read request: %w", err)
 		}
 		h := wire.ParseRequestHeader(head[4:])
+		read := time.Now()
 		total := 4 + size
 		var frame []byte                 // the whole request, when a stage read or replaced it
 		var after pipeline.AfterResponse // what a stage wants done to the response
@@ -356,7 +361,7 @@ func (s *Session) pumpRequests() error {
 				return err
 			}
 			if local != nil {
-				if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local}) || s.draining.Load() {
+				if !s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, local: local, read: read}) || s.draining.Load() {
 					return nil // closed, or a stage ended the session after this answer
 				}
 				continue
@@ -396,7 +401,7 @@ func (s *Session) pumpRequests() error {
 			// Queued after the write (room was reserved above): the
 			// responder reads the broker only once this entry is at
 			// the front, so the order of the two does not matter.
-			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after, wait: wait, sent: sent, upgraded: sent != h.Version})
+			s.enqueue(inflight{corr: h.CorrelationID, key: h.Key, version: h.Version, after: after, wait: wait, sent: sent, upgraded: sent != h.Version, read: read})
 		}
 		s.writeMu.Unlock()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,9 +281,10 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 	bm := s.metrics.Broker(l.upstream)
 	bm.Opened()
 	handedOff := false
+	reason := "shutdown" // why the connection ends before its session; each return below says
 	defer func() {
 		if !handedOff {
-			bm.Closed()
+			bm.Closed(reason)
 		}
 	}()
 	c := pipeline.NewClient(conn, l.upstream)
@@ -303,6 +305,7 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		}
 		s.trail.Record(ev)
 		_ = c.Conn.Close()
+		reason = "refused"
 		return
 	}
 	if c.Remote.String() != conn.RemoteAddr().String() {
@@ -314,13 +317,15 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 	if err != nil {
 		log.Error("connection closed: cannot reach broker", "err", err)
 		_ = c.Conn.Close()
+		reason = "dial-failed"
 		return
 	}
 	if s.localAuth != nil {
 		if err := s.localAuth.Authenticate(s.ctx, c, log, s.brokerVersions(c, up)); err != nil {
 			level := slog.LevelInfo // the client went away
+			reason = "client"
 			if errors.Is(err, clientauth.ErrFailed) {
-				level = slog.LevelWarn
+				level, reason = slog.LevelWarn, "auth-failed"
 			}
 			log.Log(context.Background(), level, "connection closed: not authenticated", "reason", err.Error())
 			if level == slog.LevelWarn {
@@ -334,6 +339,7 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		if up, err = s.upstreams.redial(s.ctx, c.Principal, c.Broker, dialer, up); err != nil {
 			log.Error("connection closed: cannot reach broker as the client's upstream identity", "principal", c.Principal, "err", err)
 			_ = c.Conn.Close()
+			reason = "dial-failed"
 			return
 		}
 	}
@@ -384,10 +390,10 @@ func (s *Server) brokerVersions(c *pipeline.Client, up *upstream.Conn) clientaut
 // run relays one session until it ends and logs why, once.
 func (s *Server) run(sess *proxy.Session, c *pipeline.Client, bm *metrics.Broker, log *slog.Logger, start time.Time) {
 	defer s.wg.Done()
-	defer bm.Closed()
 	defer c.End()
 	err := sess.Run()
 	s.untrack(sess)
+	bm.Closed(s.closeReason(err))
 	if err != nil {
 		level := slog.LevelWarn
 		switch {
@@ -400,6 +406,26 @@ func (s *Server) run(sess *proxy.Session, c *pipeline.Client, bm *metrics.Broker
 		return
 	}
 	log.Debug("connection closed", "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// closeReason names why a session ended, for proxy_connections_closed_total.
+func (s *Server) closeReason(err error) string {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	switch {
+	case closing:
+		return "shutdown"
+	case err == nil:
+		return "client"
+	case errors.Is(err, proxy.ErrBrokerClosed):
+		return "broker"
+	case errors.Is(err, topology.ErrNoMapping):
+		return "no-mapping"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
 }
 
 func (s *Server) track(sess *proxy.Session) bool {

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,14 +66,18 @@ type Hooks interface {
 	AuthSucceeded(broker, mechanism string)
 	AuthFailed(broker, mechanism string)
 	Reauthenticated(broker, mechanism string)
+	// Dialed observes each dial: how long it took to a usable connection
+	// (TCP, TLS, SASL), and why it failed ("" when it did not).
+	Dialed(broker string, took time.Duration, failure string)
 }
 
 // NopHooks observes nothing.
 type NopHooks struct{}
 
-func (NopHooks) AuthSucceeded(string, string)   {}
-func (NopHooks) AuthFailed(string, string)      {}
-func (NopHooks) Reauthenticated(string, string) {}
+func (NopHooks) AuthSucceeded(string, string)         {}
+func (NopHooks) AuthFailed(string, string)            {}
+func (NopHooks) Dialed(string, time.Duration, string) {}
+func (NopHooks) Reauthenticated(string, string)       {}
 
 // Dialer connects to brokers with the configured transport and security.
 type Dialer struct {
@@ -181,6 +187,35 @@ func newTLSClient(t config.TLS, log *slog.Logger, sec *secrets) (*tlsconf.Client
 // also surfaces a TLS 1.3 client-certificate rejection here rather than at
 // the client's first request) and the SASL exchange.
 func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
+	start := time.Now()
+	up, err := d.dial(ctx, broker)
+	d.hooks.Dialed(broker, time.Since(start), DialFailure(err))
+	return up, err
+}
+
+// DialFailure names why a dial failed, in a few words fit for a metric
+// label: timeout, refused, dns, tls, auth or other ("" for no error).
+func DialFailure(err error) string {
+	var auth *AuthError
+	var dns *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &auth) && auth.Mechanism == MechanismTLS:
+		return "tls"
+	case errors.As(err, &auth):
+		return "auth"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.As(err, &dns):
+		return "dns"
+	}
+	return "other"
+}
+
+func (d *Dialer) dial(ctx context.Context, broker string) (*Conn, error) {
 	if d.cfg.DialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)

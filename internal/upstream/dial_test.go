@@ -33,9 +33,10 @@ func (h *recHooks) add(kind, broker, mech string) {
 	defer h.mu.Unlock()
 	h.events = append(h.events, kind+" "+mech+" "+broker)
 }
-func (h *recHooks) AuthSucceeded(b, m string)   { h.add("ok", b, m) }
-func (h *recHooks) AuthFailed(b, m string)      { h.add("fail", b, m) }
-func (h *recHooks) Reauthenticated(b, m string) { h.add("reauth", b, m) }
+func (h *recHooks) AuthSucceeded(b, m string)            { h.add("ok", b, m) }
+func (h *recHooks) AuthFailed(b, m string)               { h.add("fail", b, m) }
+func (h *recHooks) Reauthenticated(b, m string)          { h.add("reauth", b, m) }
+func (h *recHooks) Dialed(string, time.Duration, string) {}
 func (h *recHooks) count(kind string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
