@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external Kafka clients used by the end-to-end suite in test/e2e:
 #   kcat, python3-confluent-kafka (librdkafka), python3-kafka (kafka-python),
-#   iproute2 (ip netns) from Debian, and kafkajs from npm into test/e2e/node_modules;
+#   iproute2 (ip netns) from Debian, and kafkajs (and dockerfilelint, which lints
+#   deploy/Dockerfile) from npm into test/e2e/node_modules;
 #   and slapd (OpenLDAP), which the LDAP verifier's tests start on loopback with a
 #   configuration of their own (the package's own server is not used); haproxy, which the
 #   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2); and

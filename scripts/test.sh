@@ -3,7 +3,9 @@
 # vet/staticcheck, runs every Go test with the race detector (unit,
 # integration through real Go clients, end-to-end through kcat,
 # confluent-kafka-python, kafka-python and kafkajs), then a short smoke run
-# of every fuzz target. This is README's test command and what CI runs.
+# of every fuzz target; the deploy/ module (Kubernetes manifests, Helm chart,
+# Dockerfile) is vetted and tested on its own. This is README's test command
+# and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,14 @@ summary() {
 }
 trap summary EXIT
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee "$log"
+
+echo "== deploy: manifests, Helm chart, Dockerfile, static binary (a module of its own)"
+(
+  cd deploy
+  go vet ./...
+  go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+  go test -count=1 -timeout 10m ./...
+) 2>&1 | tee -a "$log"
 
 echo "== fuzz smoke (${FUZZTIME:=5s} per target)"
 bash scripts/fuzz.sh "$FUZZTIME"

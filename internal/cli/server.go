@@ -84,16 +84,23 @@ func resolveConfig(cmd *cobra.Command, file string, fromFlags config.Config) (co
 	return cfg, cfg.Validate()
 }
 
+// newRegistry holds every metric the binary exports: the proxy's, the Go
+// runtime's and the process's.
+func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	m.SetVersion(Version)
+	return reg, m
+}
+
 // runProxy runs the proxy and its HTTP endpoints until ctx ends, then
 // drains. started, if set, is told the server once it listens.
 func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started func(*server.Server)) error {
 	// Libraries that log through slog's or the log package's default (the
 	// AWS SDK, via upstream) then write in the configured format.
 	slog.SetDefault(log)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-	m.SetVersion(Version)
+	reg, m := newRegistry()
 	srv, err := server.New(cfg, log, m)
 	if err != nil {
 		return err
