@@ -220,7 +220,7 @@ func check(t *testing.T, name string, objs []object, sh shape) {
 		t.Fatalf("%s: args %q, want kafka-proxy server and its flags", name, proxy.Args)
 	}
 	args := expand(t, name, proxy.Args[1:], proxy.Env)
-	validate(t, name, args)
+	validate(t, name, inPod(args, mountRoot(t)))
 	drain := flagValue(args, "--shutdown-drain-timeout", "30s")
 	grace := time.Duration(derefInt(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
 	var preStop time.Duration
@@ -295,7 +295,7 @@ func expand(t *testing.T, name string, args []string, env []corev1.EnvVar) []str
 	for _, e := range env {
 		defined[e.Name] = e.Value
 		if e.ValueFrom != nil {
-			defined[e.Name] = "from-secret"
+			defined[e.Name] = secretValue
 		}
 	}
 	out := make([]string, len(args))

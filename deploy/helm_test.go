@@ -55,7 +55,7 @@ func manifests(t *testing.T, out map[string]string) []object {
 func TestHelmChart(t *testing.T) {
 	full := `
 upstream:
-  tls: {enabled: true, secretName: gw-user, certKey: user.crt, keyKey: user.key, keyPasswordKey: user.password}
+  tls: {enabled: true, secretName: gw-user, certKey: tls.crt, keyKey: tls.key, keyPasswordKey: user.password}
   sasl: {enabled: true, method: SCRAM-SHA-512, jaasSecretName: gw-jaas}
 listener:
   tls: {enabled: true, secretName: gw-listener}
@@ -89,7 +89,7 @@ sidecar:
 		{"gateway defaults", "", shape{gateway: true}, []string{"Deployment", "PodDisruptionBudget", "Service"},
 			[]string{"--bootstrap-server-mapping=my-cluster-kafka-0.my-cluster-kafka-brokers.kafka.svc:9093,0.0.0.0:32400,gw-kafka-proxy.kafka.svc:32400"}},
 		{"gateway with every option", full, shape{gateway: true}, []string{"Deployment", "PodDisruptionBudget", "Service", "ServiceMonitor"},
-			[]string{"--tls-client-key-password-file=/etc/kafka-proxy/upstream-tls/user.password", "--sasl-jaas-config-file=/etc/kafka-proxy/upstream-sasl/jaas.conf",
+			[]string{"--tls-client-key-password-file=/etc/kafka-proxy/upstream-tls/user.password", "--tls-client-key-file=/etc/kafka-proxy/upstream-tls/tls.key", "--sasl-jaas-config-file=/etc/kafka-proxy/upstream-sasl/jaas.conf",
 				"--proxy-listener-allow-cidr=10.0.0.0/8,fd00::/8", "--auth-local-mechanism=SCRAM-SHA-512,PLAIN", "--acl-file=/etc/kafka-proxy/acls",
 				"--acl-super-users=User:ops;User:admin", "--audit-log=stdout"}},
 		{"sidecar", sidecar, shape{}, []string{"Deployment"},

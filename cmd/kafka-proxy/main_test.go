@@ -507,3 +507,28 @@ func TestVersionAndValidate(t *testing.T) {
 		t.Errorf("validate: %d %q %q", code, stdout, stderr)
 	}
 }
+
+// TestHangupKeepsServing: SIGHUP reloads what can be reloaded and never
+// ends the process (without a handler it would exit with 129); SIGINT
+// then stops it with exit 0.
+func TestHangupKeepsServing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := start(t, serverArgs(ln.Addr().String())...)
+	admin := "http://" + p.waitLog("http endpoints")["listen"].(string)
+	p.waitLog("kafka-proxy started")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog("SIGHUP: reloading")
+	if code, _ := httpGet(t, admin+"/health"); code != 200 {
+		t.Fatalf("/health after SIGHUP = %d", code)
+	}
+	p.signal(syscall.SIGINT, 5*time.Second)
+	if p.err != nil {
+		t.Errorf("exit after SIGHUP and SIGINT: %v", p.err)
+	}
+}

@@ -59,6 +59,16 @@ func newValidateCmd() *cobra.Command {
 			for _, w := range final.Warnings() {
 				fmt.Fprintln(cmd.OutOrStdout(), "warning:", w)
 			}
+			// What server checks before it listens, every problem at once.
+			if problems := server.Check(final); len(problems) > 0 {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), "problem:", p)
+				}
+				if len(problems) == 1 {
+					return errors.New("the configuration has a problem (above)")
+				}
+				return fmt.Errorf("the configuration has %d problems (above)", len(problems))
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
 			return nil
 		},

@@ -204,14 +204,13 @@ func (s *Server) Start() error {
 		}
 		s.topo.Bound(m, addr)
 	}
-	if s.acls != nil || s.trail != nil || s.cfg.Kafka.IdentityFile != "" {
-		s.watchDone = make(chan struct{})
-		hup := hangups() // before Start returns: a SIGHUP from now on reloads
-		go func() {
-			defer close(s.watchDone)
-			watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, s.reopenTrail, s.upstreams.reload)
-		}()
-	}
+	// Always: without a handler, SIGHUP would kill the process.
+	s.watchDone = make(chan struct{})
+	hup := hangups() // before Start returns: a SIGHUP from now on reloads
+	go func() {
+		defer close(s.watchDone)
+		watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, s.reopenTrail, s.upstreams.reload)
+	}()
 	return nil
 }
 

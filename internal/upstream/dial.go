@@ -367,3 +367,35 @@ func (d *Dialer) Close() error {
 	}
 	return nil
 }
+
+// Check loads what New loads (forward proxy, TLS material, SASL
+// credentials, a first token) and reports every problem, not only the
+// first, for kafka-proxy validate.
+func Check(cfg config.Kafka, log *slog.Logger) []error {
+	var errs []error
+	var nd net.Dialer
+	if _, err := newForwardDialer(cfg.ForwardProxy, &nd); err != nil {
+		errs = append(errs, err)
+	}
+	sec := &secrets{}
+	if cfg.TLS.Enable {
+		if _, err := newTLSClient(cfg.TLS, log, sec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.SASL.Enable {
+		timeout := cfg.DialTimeout
+		if timeout <= 0 {
+			timeout = 15 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		m, err := newMechanism(ctx, cfg.SASL, sec, time.Now, cfg.TLS.Enable, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, sec.all())))
+		} else if c, ok := m.(sasl.ClosingMechanism); ok {
+			c.Close()
+		}
+	}
+	return errs
+}
