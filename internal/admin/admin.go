@@ -26,7 +26,8 @@ type ReadyFunc func(ctx context.Context) error
 // an http.ServeMux would treat them as patterns, so a path such as
 // "/health{x" or two endpoints on one path would panic at start instead
 // of being served or rejected by config validation.
-func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
+// page, if set, is served at "/" (the status page).
+func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc, page http.Handler) http.Handler {
 	cache := &readyCache{check: ready, now: time.Now}
 	routes := map[string]http.Handler{}
 	add := func(path string, h http.Handler) {
@@ -45,6 +46,9 @@ func Handler(cfg config.HTTP, gatherer prometheus.Gatherer, ready ReadyFunc) htt
 		fmt.Fprintln(w, "OK")
 	}))
 	add(cfg.MetricsPath, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	if page != nil {
+		add("/", page)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := routes[r.URL.Path]
 		if !ok {

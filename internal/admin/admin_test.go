@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -43,7 +44,7 @@ func TestHandler(t *testing.T) {
 			return nil
 		}
 		return errors.New("down")
-	})
+	}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "status page") }))
 
 	cases := []struct {
 		path     string
@@ -56,7 +57,8 @@ func TestHandler(t *testing.T) {
 		{"/health", 404, ""}, // the default paths are not served when others are configured
 		{"/metrics", 404, ""},
 		{"/healthz/", 404, ""}, // exact paths, no subtrees
-		{"/", 404, ""},
+		{"/", 200, "status page"},
+		{"/index.html", 404, ""},
 	}
 	for _, c := range cases {
 		code, body := get(t, h, c.path)
@@ -70,7 +72,7 @@ func TestReadyNotReady(t *testing.T) {
 	d := config.Default().HTTP
 	h := Handler(d, prometheus.NewRegistry(), func(context.Context) error {
 		return errors.New("dial broker b:9092: tls: failed to verify certificate")
-	})
+	}, nil)
 	if code, body := get(t, h, "/ready"); code != http.StatusServiceUnavailable || body != "no broker reachable: dial broker b:9092: tls: failed to verify certificate\n" {
 		t.Errorf("GET /ready = %d %q, want 503", code, body)
 	}
@@ -86,7 +88,7 @@ func TestReadyNotReady(t *testing.T) {
 // reports the duplicate, the first endpoint wins.
 func TestHandlerOddPaths(t *testing.T) {
 	cfg := config.HTTP{HealthPath: "/h{x", ReadyPath: "/same", MetricsPath: "/same"}
-	h := Handler(cfg, prometheus.NewRegistry(), func(context.Context) error { return nil })
+	h := Handler(cfg, prometheus.NewRegistry(), func(context.Context) error { return nil }, nil)
 	if code, body := get(t, h, "/h%7Bx"); code != 200 || body != "OK\n" {
 		t.Errorf("GET /h{x = %d %q", code, body)
 	}
@@ -182,7 +184,7 @@ func TestPprofHandler(t *testing.T) {
 
 func TestStartShutdown(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := Start("127.0.0.1:0", Handler(config.Default().HTTP, testRegistry(t), func(context.Context) error { return nil }), log)
+	s, err := Start("127.0.0.1:0", Handler(config.Default().HTTP, testRegistry(t), func(context.Context) error { return nil }, nil), log)
 	if err != nil {
 		t.Fatal(err)
 	}

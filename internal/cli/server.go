@@ -15,6 +15,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/metrics"
 	"github.com/kafka-proxy/kafka-proxy/internal/server"
+	"github.com/kafka-proxy/kafka-proxy/internal/status"
 )
 
 func newServerCmd(run runFunc) *cobra.Command {
@@ -127,7 +128,9 @@ func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started 
 		}
 	}()
 	if !cfg.HTTP.Disable {
-		h, err := admin.Start(cfg.HTTP.ListenAddress, admin.Handler(cfg.HTTP, reg, srv.Ready), log)
+		page := status.Handler(status.Source{Version: Version, Started: time.Now(), Gatherer: reg,
+			Brokers: srv.StatusBrokers, Config: cfg.Redacted().YAML()})
+		h, err := admin.Start(cfg.HTTP.ListenAddress, admin.Handler(cfg.HTTP, reg, srv.Ready, page), log)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return err

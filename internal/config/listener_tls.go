@@ -14,7 +14,7 @@ type ListenerTLS struct {
 	Enable          bool     `yaml:"enable"`
 	CertFile        string   `yaml:"certFile"`
 	KeyFile         string   `yaml:"keyFile"`
-	KeyPassword     string   `yaml:"keyPassword"`
+	KeyPassword     string   `yaml:"keyPassword" secret:"true"`
 	CAChainCertFile string   `yaml:"caChainCertFile"`
 	MinVersion      string   `yaml:"minVersion"`
 	CipherSuites    []string `yaml:"cipherSuites"`

@@ -46,7 +46,7 @@ type LocalAuth struct {
 // -timeout, -log-level).
 type LocalPlugin struct {
 	Command string   `yaml:"command"`
-	Params  []string `yaml:"params"`
+	Params  []string `yaml:"params" secret:"true"`
 	// Timeout bounds each call and the plugin's start.
 	Timeout time.Duration `yaml:"timeout"`
 	// LogLevel: the plugin's own log lines at or above it are logged.

@@ -27,7 +27,7 @@ type TLS struct {
 	// ClientKeyPassword decrypts an encrypted key (legacy "Proc-Type:
 	// 4,ENCRYPTED" PEM or encrypted PKCS#8). ClientKeyPasswordFile reads it
 	// from a file instead, so it need not sit on a command line.
-	ClientKeyPassword     string `yaml:"clientKeyPassword"`
+	ClientKeyPassword     string `yaml:"clientKeyPassword" secret:"true"`
 	ClientKeyPasswordFile string `yaml:"clientKeyPasswordFile"`
 	InsecureSkipVerify    bool   `yaml:"insecureSkipVerify"`
 	// SameClientCertEnable admits on the proxy's TLS listener only a
@@ -59,7 +59,7 @@ type SASL struct {
 	// Password, PasswordFile and PasswordEnv are alternatives; the file and
 	// the variable are read at every (re-)authentication, so a rotated
 	// password is picked up without a restart.
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"passwordFile"`
 	PasswordEnv  string `yaml:"passwordEnv"`
 	// JaasConfigFile is a Java JAAS file with a PlainLoginModule or

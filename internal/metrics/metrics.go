@@ -32,9 +32,18 @@ type Metrics struct {
 	dialTime    *prometheus.HistogramVec
 	dialErrors  *prometheus.CounterVec
 	build       *prometheus.GaugeVec
+	aclDenials  *prometheus.CounterVec
 
 	mu      sync.Mutex
 	brokers map[string]*Broker
+	dials   map[string]DialState // the last dial of each broker, for the status page
+}
+
+// DialState is how the last dial of a broker went.
+type DialState struct {
+	At      time.Time
+	Took    time.Duration
+	Failure string // "" when it succeeded, else a proxy_upstream_dial_errors_total reason
 }
 
 // New creates the collectors and registers them on reg.
@@ -76,14 +85,23 @@ func New(reg prometheus.Registerer) *Metrics {
 		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxy_upstream_dial_errors_total", Help: "Failed broker dials, by broker and reason (timeout, refused, dns, tls, auth, other).",
 		}, []string{"broker", "reason"}),
+		aclDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxy_acl_denials_total", Help: "Resources of client requests the ACLs denied, by resource type (TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID, DELEGATION_TOKEN).",
+		}, []string{"resource_type"}),
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "proxy_build_info", Help: "Always 1: the running binary's version and Go version.",
 		}, []string{"version", "go_version"}),
 		brokers: map[string]*Broker{},
+		dials:   map[string]DialState{},
 	}
 	reg.MustRegister(m.opened, m.connections, m.requests, m.reqBytes, m.respBytes, m.auth, m.clientAuth, m.rejected,
-		m.closed, m.duration, m.dialTime, m.dialErrors, m.build)
+		m.closed, m.duration, m.dialTime, m.dialErrors, m.build, m.aclDenials)
 	return m
+}
+
+// ACLDenied counts one resource the ACLs denied.
+func (m *Metrics) ACLDenied(resourceType string) {
+	m.aclDenials.WithLabelValues(resourceType).Inc()
 }
 
 // SetVersion records the binary's version in proxy_build_info.
@@ -98,6 +116,17 @@ func (m *Metrics) Dialed(broker string, took time.Duration, failure string) {
 	if failure != "" {
 		m.dialErrors.WithLabelValues(broker, failure).Inc()
 	}
+	m.mu.Lock()
+	m.dials[broker] = DialState{At: time.Now(), Took: took, Failure: failure}
+	m.mu.Unlock()
+}
+
+// LastDial is how the last dial of broker went, if there was one.
+func (m *Metrics) LastDial(broker string) (DialState, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.dials[broker]
+	return d, ok
 }
 
 // Broker returns the collectors of one broker, created once, so the

@@ -26,14 +26,28 @@ type Rules interface {
 // into the broker's answer. Super users' requests are not decoded.
 // trail, if not nil, records each denied resource (and with
 // --audit-log-allowed each allowed one) of a request.
-func ACLs(rules Rules, log *slog.Logger, trail *audit.Log) pipeline.RequestStage {
-	return &aclStage{rules: rules, ids: newTopicIDs(), shares: newShareSessions(), log: log, trail: trail}
+func ACLs(rules Rules, log *slog.Logger, trail *audit.Log, opts ...ACLOption) pipeline.RequestStage {
+	s := &aclStage{rules: rules, ids: newTopicIDs(), shares: newShareSessions(), log: log, trail: trail}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ACLOption adjusts the acls stage.
+type ACLOption func(*aclStage)
+
+// CountDenials has denied called once per denied resource of a request,
+// with its resource type (for proxy_acl_denials_total).
+func CountDenials(denied func(resourceType string)) ACLOption {
+	return func(s *aclStage) { s.denied = denied }
 }
 
 type aclStage struct {
 	rules  Rules
 	ids    *topicIDs // topic id → name, learned from the answers the proxy relays
 	shares *shareSessions
+	denied func(resourceType string) // nil: not counted
 	log    *slog.Logger
 	trail  *audit.Log
 }
@@ -67,6 +81,7 @@ type check struct {
 	host      net.IP
 	ids       *topicIDs
 	shares    *shareSessions
+	denied    func(resourceType string)
 	version   int16
 	ex        *pipeline.Exchange
 	trail     *audit.Log
@@ -81,9 +96,13 @@ func (c *check) may(t kmsg.ACLResourceType, name string, op kmsg.ACLOperation) b
 	return ok
 }
 
-// record puts one decision about a resource of the request in the audit
-// trail: every denial, and with --audit-log-allowed every allowance.
+// record counts a denial and puts one decision about a resource of the
+// request in the audit trail: every denial, and with --audit-log-allowed
+// every allowance.
 func (c *check) record(t kmsg.ACLResourceType, name string, op kmsg.ACLOperation, ok bool) {
+	if !ok && !c.decided && c.denied != nil {
+		c.denied(t.String())
+	}
 	if c.trail == nil || c.decided || (ok && !c.trail.Allowed()) {
 		return
 	}
@@ -138,7 +157,7 @@ func (s *aclStage) OnRequest(ex *pipeline.Exchange) pipeline.Verdict {
 	if a.Super(principal) {
 		return pipeline.Pass()
 	}
-	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, shares: s.shares, version: ex.Version, ex: ex, trail: s.trail}
+	c := &check{a: a, principal: principal, host: hostOf(ex.Client.Remote), ids: s.ids, shares: s.shares, denied: s.denied, version: ex.Version, ex: ex, trail: s.trail}
 	if ex.Key == kmsg.Produce.Int16() && c.produceHead() {
 		return pipeline.Pass()
 	}

@@ -3,8 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/status"
 )
 
 // readyInterval is how often the upstream handshake is checked once
@@ -98,4 +101,22 @@ func (s *Server) handshakeAny() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// StatusBrokers lists the brokers for the status page: each with its node
+// id, local listener, advertised address and how its last dial went.
+func (s *Server) StatusBrokers() []status.Broker {
+	listeners := map[string]string{}
+	for _, l := range s.Listeners() {
+		listeners[strings.ToLower(l.Upstream)] = l.Addr.String()
+	}
+	var out []status.Broker
+	for _, b := range s.topo.Brokers() {
+		sb := status.Broker{NodeID: b.NodeID, Upstream: b.Upstream, Listener: listeners[strings.ToLower(b.Upstream)], Advertised: b.Advertised}
+		if d, ok := s.metrics.LastDial(b.Upstream); ok {
+			sb.Dialled, sb.LastDial, sb.Failure = true, d.At, d.Failure
+		}
+		out = append(out, sb)
+	}
+	return out
 }

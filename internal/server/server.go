@@ -150,7 +150,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 			s.closeDial()
 			return nil, err
 		}
-		stages = append(stages, policy.ACLs(s.acls, log, s.trail))
+		stages = append(stages, policy.ACLs(s.acls, log, s.trail, policy.CountDenials(m.ACLDenied)))
 	}
 	chain, err := pipeline.NewChain(append(stages,
 		policy.ForbiddenKeys(cfg.Proxy.ForbiddenAPIKeys),

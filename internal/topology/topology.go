@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
@@ -32,6 +34,7 @@ type Topology struct {
 
 	mu       sync.Mutex
 	advert   map[string]address  // broker host:port -> advertised address
+	nodes    map[string]int32    // broker host:port -> node id, once a response named it
 	nextPort int                 // next sequential dynamic port, 0 for random
 	unmapped map[string]struct{} // brokers already logged as unmapped
 }
@@ -50,6 +53,7 @@ func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error
 		log:      log,
 		advert:   map[string]address{},
 		unmapped: map[string]struct{}{},
+		nodes:    map[string]int32{},
 		nextPort: px.DynamicListeners.SequentialMinPort,
 	}
 	if s := px.DynamicListeners.AdvertisedListener; s != "" {
@@ -105,6 +109,7 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 	key := normalize(broker)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.nodes[key] = nodeID
 	if a, ok := t.advert[key]; ok {
 		return a.host, a.port, nil
 	}
@@ -142,6 +147,30 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 	t.advert[key] = a
 	t.log.Info("dynamic listener started", "broker", broker, "node_id", nodeID, "listen", bound.String(), "advertised", net.JoinHostPort(a.host, strconv.Itoa(int(a.port))))
 	return a.host, a.port, nil
+}
+
+// Broker is one broker the proxy serves: its address, its node id (-1
+// until a response named it) and what the proxy advertises for it.
+type Broker struct {
+	Upstream   string
+	NodeID     int32
+	Advertised string
+}
+
+// Brokers lists the brokers with an advertised address, by upstream address.
+func (t *Topology) Brokers() []Broker {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Broker, 0, len(t.advert))
+	for key, a := range t.advert {
+		id, ok := t.nodes[key]
+		if !ok {
+			id = -1
+		}
+		out = append(out, Broker{Upstream: key, NodeID: id, Advertised: net.JoinHostPort(a.host, strconv.Itoa(int(a.port)))})
+	}
+	slices.SortFunc(out, func(a, b Broker) int { return strings.Compare(a.Upstream, b.Upstream) })
+	return out
 }
 
 // dynamicPort picks the port for a new dynamic listener: min+nodeID when

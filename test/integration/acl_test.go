@@ -534,6 +534,9 @@ func TestACLMetadataV0to3NoAutoCreate(t *testing.T) {
 	if got["pub-news"] != 0 || got["pub-missing"] != kerr.TopicAuthorizationFailed.Code || len(got) != 2 {
 		t.Fatalf("error codes %v", got)
 	}
+	if n := a.proxy.MetricSum(t, "proxy_acl_denials_total", func(l map[string]string) bool { return l["resource_type"] == "TOPIC" }); n < 1 {
+		t.Errorf("proxy_acl_denials_total{resource_type=TOPIC} = %v after a denied topic", n)
+	}
 	listed, err := kadm.NewClient(adminClient(t, a.proxied.ListenAddrs())).ListTopics(ctx)
 	if err != nil {
 		t.Fatal(err)
