@@ -8,7 +8,8 @@
 #   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2); and
 #   dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), which the --forward-proxy tests
 #   start on loopback with configurations of their own; and chromium, in which the status
-#   page test renders the demo's page headless.
+#   page test renders the demo's page headless; openssl and Java's keytool
+#   (openjdk-17-jre-headless), which check what `kafka-proxy certs` writes.
 # Idempotent and non-interactive: apt-get update runs only when a package is missing,
 # and npm ci runs only when node_modules does not match package-lock.json.
 set -euo pipefail
@@ -27,7 +28,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy chromium)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy chromium openssl openjdk-17-jre-headless)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -42,7 +42,7 @@ func newRoot(out, errOut io.Writer, run runFunc) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), newUsersCmd(), &cobra.Command{
+	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), newUsersCmd(), newCertsCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
