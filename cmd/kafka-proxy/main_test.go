@@ -532,3 +532,28 @@ func TestHangupKeepsServing(t *testing.T) {
 		t.Errorf("exit after SIGHUP and SIGINT: %v", p.err)
 	}
 }
+
+// count is how many log lines have msg.
+func (p *proc) count(msg string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, e := range p.logs {
+		if e["@message"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// last is the latest log line with msg, nil if none.
+func (p *proc) last(msg string) map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.logs) - 1; i >= 0; i-- {
+		if p.logs[i]["@message"] == msg {
+			return p.logs[i]
+		}
+	}
+	return nil
+}

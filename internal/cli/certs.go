@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/certs"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
 // certFlags are the flags every certs subcommand shares.
@@ -172,7 +175,7 @@ func (f *certFlags) run(cmd *cobra.Command, kind string, dns, ips []string) erro
 		if err != nil {
 			return fmt.Errorf("--ca-key-password-file: %w", err)
 		}
-		if ca, err = certs.LoadAuthority(certPEM, keyPEM, pw); err != nil {
+		if ca, err = loadAuthority(certPEM, keyPEM, pw); err != nil {
 			return fmt.Errorf("--ca-cert/--ca-key: %w", err)
 		}
 	}
@@ -263,4 +266,49 @@ func (f *certFlags) run(cmd *cobra.Command, kind string, dns, ips []string) erro
 		fmt.Fprintln(cmd.OutOrStdout(), "wrote", path)
 	}
 	return nil
+}
+
+// loadAuthority is a CA from its PEM files: certPEM holds the CA's
+// certificate first, then any issuers up to the root (so certificates it
+// issues carry their intermediates); keyPEM its key, encrypted or not.
+func loadAuthority(certPEM, keyPEM, password []byte) (*certs.Authority, error) {
+	var chain []*x509.Certificate
+	for rest := certPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("no CERTIFICATE in the CA certificate file")
+	}
+	if !chain[0].IsCA {
+		return nil, fmt.Errorf("%q is not a CA certificate", chain[0].Subject.String())
+	}
+	key, err := tlsconf.ParsePrivateKeyPEM(keyPEM, password)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	if !publicKeysEqual(chain[0].PublicKey, key.Public()) {
+		return nil, errors.New("the CA key does not belong to the CA certificate")
+	}
+	var parent *certs.Authority
+	for i := len(chain) - 1; i >= 1; i-- {
+		parent = &certs.Authority{Cert: chain[i], Parent: parent}
+	}
+	return &certs.Authority{Cert: chain[0], Key: key, Parent: parent}, nil
+}
+
+func publicKeysEqual(a, b any) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
 }

@@ -22,7 +22,7 @@ func execute(t *testing.T, args ...string) (*config.Config, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	var got *config.Config
-	root := newRoot(&out, &errOut, func(_ context.Context, cfg config.Config, _ *slog.Logger) error {
+	root := newRoot(&out, &errOut, func(_ context.Context, cfg config.Config, _ *slog.Logger, _ *reloader) error {
 		got = &cfg
 		return nil
 	})

@@ -176,7 +176,7 @@ func newDemoCmd() *cobra.Command {
 				fmt.Fprintf(out, "     echo hello | kcat -b %s -t demo -P && kcat -b %s -t demo -C -e\n", bootstrap, bootstrap)
 				fmt.Fprintln(out, "press Ctrl-C to stop")
 				fmt.Fprintln(out, "ready")
-			})
+			}, nil)
 			if secure != nil {
 				printDemoStats(cmd.ErrOrStderr(), secure.Stats())
 			}

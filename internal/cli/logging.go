@@ -12,21 +12,35 @@ import (
 // newLogger builds the process logger. Levels accept the drop-in names
 // (warning, fatal, panic, trace) as well as slog's.
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	level := slog.LevelInfo
-	switch strings.ToLower(c.Level) {
-	case "debug", "trace":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error", "fatal", "panic":
-		level = slog.LevelError
-	}
+	log, _ := newLevelLogger(w, c)
+	return log
+}
+
+// newLevelLogger is newLogger with its level held in a LevelVar, so that
+// a reloaded configuration can change it.
+func newLevelLogger(w io.Writer, c config.Log) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		opts.ReplaceAttr = jsonFields(c)
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
+}
+
+// parseLevel maps the level names of the proxy we replace (logrus's) onto
+// slog's.
+func parseLevel(name string) slog.Level {
+	switch strings.ToLower(name) {
+	case "debug", "trace":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error", "fatal", "panic":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // jsonFields makes JSON lines read as the proxy we replace writes them, so

@@ -69,7 +69,7 @@ func TestJSONLogFields(t *testing.T) {
 // A start-up error in JSON mode is one JSON line on stderr and nothing
 // else; in text mode it is returned for main to print.
 func TestStartupErrorInJSON(t *testing.T) {
-	fail := func(context.Context, config.Config, *slog.Logger) error {
+	fail := func(context.Context, config.Config, *slog.Logger, *reloader) error {
 		return errors.New("listen tcp 127.0.0.1:1: bind: permission denied")
 	}
 	for _, c := range []struct {

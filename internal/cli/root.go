@@ -19,8 +19,8 @@ var Version = "dev"
 
 // NewRoot returns the kafka-proxy command tree writing to out and errOut.
 func NewRoot(out, errOut io.Writer) *cobra.Command {
-	return newRoot(out, errOut, func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		return runProxy(ctx, cfg, log, nil)
+	return newRoot(out, errOut, func(ctx context.Context, cfg config.Config, log *slog.Logger, rl *reloader) error {
+		return runProxy(ctx, cfg, log, nil, rl)
 	})
 }
 
@@ -29,7 +29,9 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 func Reported(err error) bool { return errors.Is(err, errReported) }
 
 // runFunc runs the proxy with the resolved, validated configuration.
-type runFunc func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+// rl reloads the configuration file on SIGHUP (nil or without a file:
+// nothing to reload).
+type runFunc func(ctx context.Context, cfg config.Config, log *slog.Logger, rl *reloader) error
 
 // newRoot is NewRoot with the proxy itself injected, so tests can check
 // where every flag and YAML key lands without starting listeners.
@@ -42,7 +44,7 @@ func newRoot(out, errOut io.Writer, run runFunc) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), newUsersCmd(), newCertsCmd(), &cobra.Command{
+	root.AddCommand(newServerCmd(run), newDemoCmd(), newValidateCmd(), newConfigCmd(), newUsersCmd(), newCertsCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -34,8 +34,13 @@ func newServerCmd(run runFunc) *cobra.Command {
 			if err != nil {
 				return reportStartup(cmd.ErrOrStderr(), logCfg, err)
 			}
-			log := newLogger(cmd.ErrOrStderr(), final.Log)
-			return reportStartup(cmd.ErrOrStderr(), logCfg, run(cmd.Context(), final, log))
+			log, level := newLevelLogger(cmd.ErrOrStderr(), final.Log)
+			rl := &reloader{level: level}
+			if file != "" {
+				rl.file = file
+				rl.load = func() (config.Config, error) { return resolveConfig(cmd, file, cfg) }
+			}
+			return reportStartup(cmd.ErrOrStderr(), logCfg, run(cmd.Context(), final, log, rl))
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
@@ -79,6 +84,29 @@ func newValidateCmd() *cobra.Command {
 	return cmd
 }
 
+// newConfigCmd prints the effective configuration (flags over the file
+// over the defaults) as the YAML --config reads, secrets redacted.
+func newConfigCmd() *cobra.Command {
+	cfg := config.Default()
+	var file string
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Print the effective configuration (the file, the flags over it, the defaults) as YAML, secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			final, err := resolveConfig(cmd, file, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), final.Redacted().YAML())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file; flags given on the command line override it")
+	bindServerFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
 // resolveConfig applies the YAML file (if any) under the command-line
 // flags and validates the result.
 func resolveConfig(cmd *cobra.Command, file string, fromFlags config.Config) (config.Config, error) {
@@ -107,7 +135,7 @@ func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
 
 // runProxy runs the proxy and its HTTP endpoints until ctx ends, then
 // drains. started, if set, is told the server once it listens.
-func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started func(*server.Server)) error {
+func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started func(*server.Server), rl *reloader) error {
 	// Libraries that log through slog's or the log package's default (the
 	// AWS SDK, via upstream) then write in the configured format.
 	slog.SetDefault(log)
@@ -115,6 +143,10 @@ func runProxy(ctx context.Context, cfg config.Config, log *slog.Logger, started 
 	srv, err := server.New(cfg, log, m)
 	if err != nil {
 		return err
+	}
+	if rl != nil && rl.load != nil {
+		current := cfg
+		srv.OnHangup(func() { current = rl.apply(srv, current, log) })
 	}
 	if err := srv.Start(); err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 func runWithStdin(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	root := newRoot(&out, &out, func(context.Context, config.Config, *slog.Logger) error { return nil })
+	root := newRoot(&out, &out, func(context.Context, config.Config, *slog.Logger, *reloader) error { return nil })
 	root.SetIn(strings.NewReader(stdin))
 	root.SetArgs(args)
 	err := root.Execute()

@@ -24,11 +24,14 @@ func (c Config) Redacted() Config {
 
 // YAML is the configuration as a YAML document (the format --config
 // reads); use it on a Redacted configuration.
-func (c Config) YAML() string {
+func (c Config) YAML() string { return YAMLOf(c) }
+
+// YAMLOf is v as YAML, for comparing and printing configuration parts.
+func YAMLOf(v any) string {
 	var b strings.Builder
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return "# cannot encode the configuration: " + err.Error()
 	}
 	_ = enc.Close()

@@ -81,7 +81,7 @@ func (s *Server) checkReadiness() {
 func (s *Server) handshakeAny() error {
 	ctx, cancel := context.WithTimeout(s.ctx, readyTimeout)
 	defer cancel()
-	brokers := s.cfg.Proxy.BootstrapServers
+	brokers := s.bootstrapMappings()
 	results := make(chan error, len(brokers))
 	for _, m := range brokers {
 		go func(addr string) {

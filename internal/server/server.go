@@ -54,6 +54,7 @@ type Server struct {
 	acls      *acl.Store
 	trail     *audit.Log // nil without --audit-log
 	watchDone chan struct{}
+	onHangup  []func() // more to do on SIGHUP (OnHangup)
 	ready     readiness
 
 	ctx    context.Context // cancelled at shutdown: aborts dials
@@ -64,13 +65,17 @@ type Server struct {
 	mu        sync.Mutex
 	closing   bool
 	listeners []*listener
-	sessions  map[*proxy.Session]struct{}
+	sessions  map[*proxy.Session]*listener // each with the listener it came through
+	// bootstrap and external are the mappings in force (Remap changes
+	// them); guarded by mu.
+	bootstrap, external []config.Mapping
 }
 
 // listener is one local address proxying to one broker.
 type listener struct {
 	net.Listener
 	upstream string
+	mapping  string // the bootstrap mapping it serves (mappingKey), "" for a dynamic one
 }
 
 // Listener describes a running listener.
@@ -93,7 +98,8 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]struct{}{}, upstreams: ups}
+	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]*listener{}, upstreams: ups,
+		bootstrap: cfg.Proxy.BootstrapServers, external: cfg.Proxy.ExternalServers}
 	if cfg.Kafka.ForwardProxy != "" {
 		log.Info("broker connections go through a forward proxy", "forward_proxy", cfg.Kafka.RedactedForwardProxy())
 	}
@@ -197,7 +203,7 @@ func (s *Server) Topology() *topology.Topology { return s.topo }
 // an error, since clients are configured to use it.
 func (s *Server) Start() error {
 	for _, m := range s.cfg.Proxy.BootstrapServers {
-		addr, err := s.listen(m.Upstream, m.Listen)
+		addr, err := s.listenMapping(m)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("listen %s for broker %s: %w", m.Listen, m.Upstream, err)
@@ -209,10 +215,14 @@ func (s *Server) Start() error {
 	hup := hangups() // before Start returns: a SIGHUP from now on reloads
 	go func() {
 		defer close(s.watchDone)
-		watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, s.reopenTrail, s.upstreams.reload)
+		watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, append([]func(){s.reopenTrail, s.upstreams.reload}, s.onHangup...)...)
 	}()
 	return nil
 }
+
+// OnHangup adds fn to what SIGHUP runs (the CLI's configuration reload).
+// Call it before Start.
+func (s *Server) OnHangup(fn func()) { s.onHangup = append(s.onHangup, fn) }
 
 // Listeners lists the running listeners.
 func (s *Server) Listeners() []Listener {
@@ -228,6 +238,15 @@ func (s *Server) Listeners() []Listener {
 // listen starts a listener on local that proxies to broker; it is also the
 // topology's hook for dynamic listeners.
 func (s *Server) listen(broker, local string) (net.Addr, error) {
+	return s.listenAs(broker, local, "")
+}
+
+// listenMapping starts the listener of a bootstrap mapping.
+func (s *Server) listenMapping(m config.Mapping) (net.Addr, error) {
+	return s.listenAs(m.Upstream, m.Listen, mappingKey(m))
+}
+
+func (s *Server) listenAs(broker, local, mapping string) (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -241,7 +260,7 @@ func (s *Server) listen(broker, local string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{Listener: ln, upstream: broker}
+	l := &listener{Listener: ln, upstream: broker, mapping: mapping}
 	s.listeners = append(s.listeners, l)
 	s.wg.Add(1)
 	go s.accept(l)
@@ -353,7 +372,7 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		log = log.With("mechanism", up.Mechanism)
 	}
 	sess := proxy.New(c, up, opts, log, bm)
-	if !s.track(sess) {
+	if !s.track(sess, l) {
 		sess.Close()
 		return
 	}
@@ -427,13 +446,13 @@ func (s *Server) closeReason(err error) string {
 	return "error"
 }
 
-func (s *Server) track(sess *proxy.Session) bool {
+func (s *Server) track(sess *proxy.Session, l *listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.sessions[sess] = struct{}{}
+	s.sessions[sess] = l
 	return true
 }
 

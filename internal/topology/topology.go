@@ -73,6 +73,28 @@ func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error
 	return t, nil
 }
 
+// Map advertises m's address for its broker (a bootstrap or external
+// mapping added while running); Bound then corrects a port 0.
+func (t *Topology) Map(m config.Mapping) error {
+	host, port, err := config.SplitHostPort(m.AdvertisedAddress())
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.advert[normalize(m.Upstream)] = address{host, int32(port)}
+	t.mu.Unlock()
+	return nil
+}
+
+// Unmap forgets a removed mapping's broker: a response naming it again
+// gets a dynamic listener, or the unmapped-broker error.
+func (t *Topology) Unmap(upstream string) {
+	t.mu.Lock()
+	delete(t.advert, normalize(upstream))
+	delete(t.unmapped, normalize(upstream))
+	t.mu.Unlock()
+}
+
 // Bound records the address a bootstrap listener really bound. A mapping
 // that asked for port 0 and names no advertised address is advertised at
 // the bound port (useful for tests and for letting the kernel pick).
