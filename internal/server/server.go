@@ -27,6 +27,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/policy"
 	"github.com/kafka-proxy/kafka-proxy/internal/proxy"
 	"github.com/kafka-proxy/kafka-proxy/internal/rewrite"
+	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 	"github.com/kafka-proxy/kafka-proxy/internal/topology"
 	"github.com/kafka-proxy/kafka-proxy/internal/upstream"
 	"github.com/kafka-proxy/kafka-proxy/internal/wire"
@@ -215,7 +216,7 @@ func (s *Server) Start() error {
 	hup := hangups() // before Start returns: a SIGHUP from now on reloads
 	go func() {
 		defer close(s.watchDone)
-		watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, append([]func(){s.reopenTrail, s.upstreams.reload}, s.onHangup...)...)
+		watchHangups(s.ctx, s.acls, s.cfg.ACL.Refresh, hup, s.log, append([]func(){tlsconf.RecheckAll, s.reopenTrail, s.upstreams.reload}, s.onHangup...)...)
 	}()
 	return nil
 }

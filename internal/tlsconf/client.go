@@ -55,7 +55,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MinVersion == 0 {
 		o.MinVersion = tls.VersionTLS12
 	}
-	c := &Client{opts: o, files: watch{every: o.Refresh, last: o.Now()}}
+	c := &Client{opts: o, files: newWatch(o.Refresh, o.Now())}
 	if err := c.load(); err != nil {
 		return nil, err
 	}

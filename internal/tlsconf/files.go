@@ -3,8 +3,17 @@ package tlsconf
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 )
+
+// recheck counts RecheckAll calls.
+var recheck atomic.Uint64
+
+// RecheckAll makes every TLS configuration of the process check its files
+// at its next use, whatever its refresh interval, and reload those that
+// changed (SIGHUP).
+func RecheckAll() { recheck.Add(1) }
 
 // fileStamps records the files a TLS config was built from, so a reload
 // can tell whether any of them changed.
@@ -24,20 +33,27 @@ func (f fileStamps) read(path, what string) ([]byte, error) {
 	return data, nil
 }
 
-// watch decides when to reload: at most every interval, and only when a
-// file the current material came from changed.
+// watch decides when to reload: at most every interval (or after a
+// RecheckAll), and only when a file the current material came from
+// changed.
 type watch struct {
-	every  time.Duration // 0: never
+	every  time.Duration // 0: only after RecheckAll
 	last   time.Time
+	gen    uint64 // the RecheckAll count at the last check
 	stamps fileStamps
+}
+
+func newWatch(every time.Duration, now time.Time) watch {
+	return watch{every: every, last: now, gen: recheck.Load()}
 }
 
 // due reports whether a reload should be tried now.
 func (w *watch) due(now time.Time) bool {
-	if w.every <= 0 || now.Sub(w.last) < w.every {
+	gen := recheck.Load()
+	if gen == w.gen && (w.every <= 0 || now.Sub(w.last) < w.every) {
 		return false
 	}
-	w.last = now
+	w.gen, w.last = gen, now
 	for path, old := range w.stamps {
 		st, err := os.Stat(path)
 		if err != nil || !Unchanged(old, st) {

@@ -57,7 +57,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.CRLFile != "" && o.ClientCAFile == "" {
 		return nil, errors.New("tls CRL file needs a client CA file: only verified client certificates can be checked for revocation")
 	}
-	s := &Server{opts: o, files: watch{every: o.Refresh, last: o.Now()}}
+	s := &Server{opts: o, files: newWatch(o.Refresh, o.Now())}
 	if err := s.load(); err != nil {
 		return nil, err
 	}

@@ -286,3 +286,29 @@ func TestServerRefresh(t *testing.T) {
 		t.Fatalf("after a broken rotation: %v %v, want the previous material", leaf, err)
 	}
 }
+
+// TestServerRecheckAll: without a refresh interval, rotated files are
+// picked up only after RecheckAll (SIGHUP), at the next handshake.
+func TestServerRecheckAll(t *testing.T) {
+	root, err := certs.NewRoot("ca", certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile, _ := listenerFiles(t, dir, root, "first")
+	s, err := NewServer(ServerOptions{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Config())
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	listenerFiles(t, dir, root, "second")
+	if leaf, err := dial(addr, pool, nil); err != nil || leaf.Subject.CommonName != "first" {
+		t.Fatalf("before RecheckAll: %v %v, want the first certificate (no refresh interval)", leaf, err)
+	}
+	RecheckAll()
+	if leaf, err := dial(addr, pool, nil); err != nil || leaf.Subject.CommonName != "second" {
+		t.Fatalf("after RecheckAll: %v %v, want the rotated certificate", leaf, err)
+	}
+}
