@@ -100,3 +100,26 @@ func claims(token, principalClaim string) (string, time.Time, error) {
 	}
 	return principal, expiry, nil
 }
+
+// Provider hands out OAUTHBEARER tokens from a token-provider plugin
+// (--sasl-plugin-*).
+type Provider struct{ h *Host }
+
+// NewProvider returns the token source over h (of kind TokenProvider).
+func NewProvider(h *Host) Provider { return Provider{h: h} }
+
+// Token asks the plugin for a token.
+func (p Provider) Token(ctx context.Context) (string, error) {
+	resp, err := p.h.call(ctx, map[string]any{"params": []string{}})
+	if err != nil {
+		return "", err
+	}
+	if !boolField(resp, "success") {
+		return "", fmt.Errorf("the token plugin gave no token (status %d)", int32Field(resp, "status"))
+	}
+	tok, _ := resp["token"].(string)
+	if tok == "" {
+		return "", errors.New("the token plugin answered success with an empty token")
+	}
+	return tok, nil
+}

@@ -42,6 +42,13 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&s.AWS.Profile, "sasl-aws-profile", s.AWS.Profile, "AWS shared-config profile for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleARN, "sasl-aws-role-arn", s.AWS.RoleARN, "IAM role to assume for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleSessionName, "sasl-aws-role-session-name", s.AWS.RoleSessionName, "Session name when assuming --sasl-aws-role-arn")
+	pl := &s.Plugin
+	fs.BoolVar(&pl.Enable, "sasl-plugin-enable", pl.Enable, "Authenticate to the brokers with OAUTHBEARER tokens from a token-provider plugin (instead of --sasl-enable)")
+	fs.StringVar(&pl.Command, "sasl-plugin-command", pl.Command, "Token-provider plugin binary of the proxy we replace (net/rpc or gRPC form)")
+	fs.StringArrayVar(&pl.Params, "sasl-plugin-param", pl.Params, "Argument passed to --sasl-plugin-command (repeatable, in order)")
+	fs.StringVar(&pl.Mechanism, "sasl-plugin-mechanism", pl.Mechanism, "SASL mechanism of the plugin's tokens: OAUTHBEARER")
+	fs.StringVar(&pl.LogLevel, "sasl-plugin-log-level", pl.LogLevel, "Lowest level of the plugin's own log lines that are logged: trace, debug, info, warn, error or off")
+	fs.DurationVar(&pl.Timeout, "sasl-plugin-timeout", pl.Timeout, "Bound on each plugin call (and its start)")
 	fs.StringVar(&k.IdentityFile, "upstream-identity-file", k.IdentityFile, "YAML `FILE` mapping client principals to their own SASL user (password file) or client certificate towards the brokers")
 	fs.BoolVar(&k.IdentityRequired, "upstream-identity-required", k.IdentityRequired, "Refuse clients whose principal --upstream-identity-file does not map (instead of using the default upstream identity)")
 	// Alias of --kafka-reauth-min-lifetime under the SASL prefix.

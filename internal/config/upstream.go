@@ -67,6 +67,30 @@ type SASL struct {
 	JaasConfigFile string `yaml:"jaasConfigFile"`
 	OAuth          OAuth  `yaml:"oauth"`
 	AWS            AWS    `yaml:"aws"`
+	// Plugin (--sasl-plugin-*) is a token-provider plugin of the proxy we
+	// replace: OAUTHBEARER towards the brokers with the tokens it hands
+	// out, instead of --sasl-enable.
+	Plugin TokenPlugin `yaml:"plugin"`
+}
+
+// TokenPlugin starts a token-provider plugin (../authplugin): COMMAND
+// PARAM..., each call bounded by Timeout.
+type TokenPlugin struct {
+	Enable    bool          `yaml:"enable"`
+	Command   string        `yaml:"command"`
+	Params    []string      `yaml:"params" secret:"true"`
+	Mechanism string        `yaml:"mechanism"`
+	LogLevel  string        `yaml:"logLevel"`
+	Timeout   time.Duration `yaml:"timeout"`
+}
+
+// Effective is the SASL towards the brokers as the dialer uses it: a
+// token plugin stands for OAUTHBEARER with --sasl-enable.
+func (s SASL) Effective() SASL {
+	if s.Plugin.Enable {
+		s.Enable, s.Method = true, MechanismOAuthBearer
+	}
+	return s
 }
 
 // OAuth selects where OAUTHBEARER tokens come from: TokenFile, else
@@ -109,6 +133,7 @@ func defaultSASL() SASL {
 		Method: MechanismPlain,
 		OAuth:  OAuth{TokenCommandTimeout: 10 * time.Second},
 		AWS:    AWS{RoleSessionName: "kafka-proxy"},
+		Plugin: TokenPlugin{Mechanism: MechanismOAuthBearer, LogLevel: "trace", Timeout: 10 * time.Second},
 	}
 }
 
@@ -120,6 +145,8 @@ func (s SASL) NormalizedMethod() string { return strings.ToUpper(strings.TrimSpa
 // "command" or "aws-msk-iam".
 func (s SASL) OAuthSource() string {
 	switch {
+	case s.Plugin.Enable:
+		return "plugin"
 	case s.OAuth.TokenFile != "":
 		return "file"
 	case s.OAuth.TokenCommand != "":
@@ -191,6 +218,21 @@ func validateSASL(p *Problems, s *SASL) {
 	const at = "kafka.sasl."
 	if s.OAuth.TokenCommandTimeout < 0 {
 		p.add(at+"oauth.tokenCommandTimeout", "must not be negative (0 means 10s)")
+	}
+	if pl := s.Plugin; pl.Enable {
+		if s.Enable {
+			p.add(at+"plugin.enable", "and kafka.sasl.enable are alternatives (--sasl-plugin-enable or --sasl-enable): the plugin's tokens are the SASL")
+		}
+		if pl.Command == "" {
+			p.add(at+"plugin.command", "is required with the token plugin (--sasl-plugin-command)")
+		}
+		if m := strings.ToUpper(pl.Mechanism); m != "" && m != MechanismOAuthBearer {
+			p.add(at+"plugin.mechanism", "%q: a token plugin provides %s tokens", pl.Mechanism, MechanismOAuthBearer)
+		}
+		if pl.Timeout < 0 {
+			p.add(at+"plugin.timeout", "must not be negative")
+		}
+		return
 	}
 	if !s.Enable {
 		return // its settings are ignored (Warnings)
@@ -281,6 +323,11 @@ func (c *Config) upstreamWarnings() []string {
 			{"username", "--sasl-username", s.Username != ""}, {"password", "--sasl-password", s.Password != ""},
 			{"passwordFile", "--sasl-password-file", s.PasswordFile != ""}, {"passwordEnv", "--sasl-password-env", s.PasswordEnv != ""},
 			{"jaasConfigFile", "--sasl-jaas-config-file", s.JaasConfigFile != ""},
+		})
+	}
+	if pl := c.Kafka.SASL.Plugin; !pl.Enable {
+		w = ignored(w, "kafka.sasl.plugin.", "the token plugin is off (--sasl-plugin-enable)", []setting{
+			{"command", "--sasl-plugin-command", pl.Command != ""}, {"params", "--sasl-plugin-param", len(pl.Params) > 0},
 		})
 	}
 	return w

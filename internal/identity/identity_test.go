@@ -101,7 +101,7 @@ func TestApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.SASL != (config.SASL{Enable: true, Method: "SCRAM-SHA-512", Username: "svc-orders", PasswordFile: "/run/orders"}) {
+	if !reflect.DeepEqual(k.SASL, config.SASL{Enable: true, Method: "SCRAM-SHA-512", Username: "svc-orders", PasswordFile: "/run/orders"}) {
 		t.Errorf("sasl identity: %+v", k.SASL)
 	}
 	if !reflect.DeepEqual(k.TLS, base.TLS) {

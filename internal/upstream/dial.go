@@ -108,6 +108,7 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.SASL = cfg.SASL.Effective()
 	d := &Dialer{cfg: cfg, log: log, hooks: hooks, secrets: &secrets{}, now: time.Now, dialTo: map[string]string{}}
 	for _, m := range cfg.DialAddressMappings {
 		d.dialTo[strings.ToLower(m.From)] = m.To
@@ -372,6 +373,7 @@ func (d *Dialer) Close() error {
 // credentials, a first token) and reports every problem, not only the
 // first, for kafka-proxy validate.
 func Check(cfg config.Kafka, log *slog.Logger) []error {
+	cfg.SASL = cfg.SASL.Effective()
 	var errs []error
 	var nd net.Dialer
 	if _, err := newForwardDialer(cfg.ForwardProxy, &nd); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
 
@@ -80,18 +81,25 @@ func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func()
 			}), nil
 		}
 	case config.MechanismOAuthBearer:
-		src, err := newTokenSource(ctx, cfg, now)
+		src, err := newTokenSource(ctx, cfg, now, log)
 		if err != nil {
 			return nil, err
 		}
 		if _, err := src.Token(ctx); err != nil {
+			if c, ok := src.(interface{ Close() }); ok {
+				c.Close()
+			}
 			return nil, scrubErr(err, sec.all())
 		}
-		return oauthMechanism{oauth.Oauth(func(ctx context.Context) (oauth.Auth, error) {
+		m := oauthMechanism{Mechanism: oauth.Oauth(func(ctx context.Context) (oauth.Auth, error) {
 			tok, err := src.Token(ctx)
 			sec.add(tok)
 			return oauth.Auth{Token: tok}, err
-		})}, nil
+		})}
+		if c, ok := src.(interface{ Close() }); ok {
+			m.close = c.Close
+		}
+		return m, nil
 	case config.MechanismAWSMSKIAM:
 		creds, err := newAWSCredentials(ctx, cfg.AWS)
 		if err != nil {
@@ -122,8 +130,15 @@ func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func()
 	return nil, fmt.Errorf("sasl method %q is not one of %v", cfg.Method, config.Mechanisms)
 }
 
-func newTokenSource(ctx context.Context, cfg config.SASL, now func() time.Time) (tokenSource, error) {
+func newTokenSource(ctx context.Context, cfg config.SASL, now func() time.Time, log *slog.Logger) (tokenSource, error) {
 	switch cfg.OAuthSource() {
+	case "plugin":
+		pl := cfg.Plugin
+		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: pl.Command, Params: pl.Params, Timeout: pl.Timeout, LogLevel: pl.LogLevel}, log.With("plugin", "sasl"))
+		if err != nil {
+			return nil, fmt.Errorf("--sasl-plugin-command: %w", err)
+		}
+		return pluginToken{Provider: authplugin.NewProvider(h), host: h}, nil
 	case "file":
 		return &fileToken{path: cfg.OAuth.TokenFile}, nil
 	case "command":
@@ -148,7 +163,18 @@ func newTokenSource(ctx context.Context, cfg config.SASL, now func() time.Time) 
 // with a single %x01 and the broker then fails the exchange. franz-go's
 // session treats the challenge as a protocol error and loses the broker's
 // reason; this keeps it.
-type oauthMechanism struct{ sasl.Mechanism }
+type oauthMechanism struct {
+	sasl.Mechanism
+	close func() // stops a token plugin, if the tokens come from one
+}
+
+// Close implements sasl.ClosingMechanism: the Dialer's Close stops the
+// token plugin.
+func (m oauthMechanism) Close() {
+	if m.close != nil {
+		m.close()
+	}
+}
 
 func (m oauthMechanism) Authenticate(ctx context.Context, host string) (sasl.Session, []byte, error) {
 	_, first, err := m.Mechanism.Authenticate(ctx, host)
@@ -173,3 +199,11 @@ func (s *oauthSession) Challenge(resp []byte) (bool, []byte, error) {
 
 // detail is added to an AuthError when the broker then fails the exchange.
 func (s *oauthSession) detail() string { return s.errorChallenge }
+
+// pluginToken is a token-provider plugin's token source; Close stops it.
+type pluginToken struct {
+	authplugin.Provider
+	host *authplugin.Host
+}
+
+func (p pluginToken) Close() { p.host.Close() }

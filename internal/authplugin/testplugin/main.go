@@ -3,7 +3,9 @@
 // plugin of the proxy we replace takes them) or a token info (tokens whose
 // signature part is --token-signature), in the net/rpc form or with --grpc
 // the gRPC form. The user or token "crash" makes it exit and "hang" makes
-// it never answer; --pid-dir records every start.
+// it never answer; --pid-dir records every start. As a token provider
+// (--kind provider) it answers with the content of --token-file, read at
+// every call; the content "refuse" makes it answer without success.
 package main
 
 import (
@@ -29,6 +31,7 @@ func main() {
 	password := flag.String("password", "", "its password")
 	signature := flag.String("token-signature", "", "tokens with this signature part are accepted")
 	pidDir := flag.String("pid-dir", "", "write a file per start here")
+	tokenFile := flag.String("token-file", "", "provider: the token to hand out")
 	flag.Parse()
 	if *pidDir != "" {
 		_ = os.WriteFile(filepath.Join(*pidDir, fmt.Sprint(os.Getpid())), nil, 0o600)
@@ -65,6 +68,16 @@ func main() {
 				status = 1
 			}
 			return map[string]any{"success": ok, "status": status}
+		})
+	case "provider":
+		serve(authplugin.TokenProvider, *grpcForm, func(map[string]any) map[string]any {
+			data, err := os.ReadFile(*tokenFile)
+			tok := strings.TrimSpace(string(data))
+			misbehave(tok)
+			if err != nil || tok == "refuse" {
+				return map[string]any{"success": false, "status": 1, "token": ""}
+			}
+			return map[string]any{"success": true, "status": 0, "token": tok}
 		})
 	default:
 		fmt.Fprintln(os.Stderr, "unknown --kind", *kind)
