@@ -123,3 +123,18 @@ func (p Provider) Token(ctx context.Context) (string, error) {
 	}
 	return tok, nil
 }
+
+// Accepts asks a token-info plugin whether token is valid, for the gateway
+// handshake, which needs no principal.
+func Accepts(h *Host) func(ctx context.Context, token string) error {
+	return func(ctx context.Context, token string) error {
+		resp, err := h.call(ctx, map[string]any{"token": token, "params": []string{}})
+		if err != nil {
+			return err
+		}
+		if !boolField(resp, "success") {
+			return fmt.Errorf("the token-info plugin refused it (status %d)", int32Field(resp, "status"))
+		}
+		return nil
+	}
+}

@@ -14,6 +14,8 @@ import (
 // deployed kafka-proxy, so existing manifests run unchanged.
 func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	px, k := &cfg.Proxy, &cfg.Kafka
+	bindGatewayFlags(fs, "auth-gateway-client", &k.Gateway, "Open every broker connection with the gateway handshake towards a server-side kafka-proxy", "Token-provider plugin")
+	bindGatewayFlags(fs, "auth-gateway-server", &px.Gateway, "Admit only client-side kafka-proxies that pass the gateway handshake", "Token-info plugin")
 	fs.Var(mappingsValue(&px.BootstrapServers), "bootstrap-server-mapping", "Mapping of Kafka bootstrap server address to local address (host:port,host:port(,advhost:advport)); repeatable")
 	fs.Var(mappingsValue(&px.ExternalServers), "external-server-mapping", "Mapping of Kafka server address to external address (host:port,host:port). A listener for the external address is not started; repeatable")
 	fs.BoolVar(&px.DynamicListeners.Disable, "dynamic-listeners-disable", px.DynamicListeners.Disable, "Disable dynamic listeners")
@@ -161,4 +163,15 @@ func bindACLFlags(fs *pflag.FlagSet, a *config.ACL, au *config.Audit) {
 	fs.StringVar(&au.Log, "audit-log", au.Log, "Audit trail: JSON lines of authentications, refused connections and ACL denials, to a `FILE` (reopened on SIGHUP) or stdout")
 	fs.BoolVar(&au.Allowed, "audit-log-allowed", au.Allowed, "Also record allowed ACL decisions in the audit trail")
 	fs.DurationVar(&a.Refresh, "acl-refresh", a.Refresh, "How often the ACL files are checked for changes (SIGHUP reloads them at once; 0: only on SIGHUP)")
+}
+
+// bindGatewayFlags binds one side's --auth-gateway-* flags.
+func bindGatewayFlags(fs *pflag.FlagSet, prefix string, g *config.Gateway, enable, plugin string) {
+	fs.BoolVar(&g.Enable, prefix+"-enable", g.Enable, enable)
+	fs.StringVar(&g.Command, prefix+"-command", g.Command, plugin+" binary of the proxy we replace (net/rpc or gRPC form)")
+	fs.StringArrayVar(&g.Params, prefix+"-param", g.Params, "Argument passed to --"+prefix+"-command (repeatable, in order)")
+	fs.StringVar(&g.LogLevel, prefix+"-log-level", g.LogLevel, "Lowest level of the plugin's own log lines that are logged: trace, debug, info, warn, error or off")
+	fs.Uint64Var(&g.Magic, prefix+"-magic", g.Magic, "Magic number both sides of the gateway handshake send and expect")
+	fs.StringVar(&g.Method, prefix+"-method", g.Method, "Method name both sides of the gateway handshake send and expect")
+	fs.DurationVar(&g.Timeout, prefix+"-timeout", g.Timeout, "Bound on the gateway handshake and each plugin call")
 }

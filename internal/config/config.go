@@ -64,6 +64,9 @@ type Proxy struct {
 	Admission Admission `yaml:"admission"`
 	// DrainTimeout bounds how long shutdown waits for in-flight requests.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
+	// Gateway, when enabled, admits only client-side proxies that pass
+	// the gateway handshake (--auth-gateway-server-*).
+	Gateway Gateway `yaml:"gateway"`
 }
 
 // DynamicListeners controls listeners started for brokers that were not
@@ -117,6 +120,10 @@ type Kafka struct {
 	IdentityFile string `yaml:"identityFile"`
 	// IdentityRequired refuses clients the identity file does not map.
 	IdentityRequired bool `yaml:"identityRequired"`
+	// Gateway, when enabled, opens every broker connection with the
+	// gateway handshake towards a server-side proxy
+	// (--auth-gateway-client-*), after TLS and before SASL.
+	Gateway Gateway `yaml:"gateway"`
 }
 
 // HTTP is the admin endpoint: health, readiness and metrics.
@@ -156,6 +163,7 @@ func Default() Config {
 			ResponseBufferSize: 4096,
 			MaxFrameSize:       100 << 20,
 			DrainTimeout:       30 * time.Second,
+			Gateway:            defaultGateway(),
 		},
 		Kafka: Kafka{
 			ClientID:          "kafka-proxy",
@@ -167,6 +175,7 @@ func Default() Config {
 			ReauthMinLifetime: 5 * time.Second,
 			TLS:               defaultTLS(),
 			SASL:              defaultSASL(),
+			Gateway:           defaultGateway(),
 		},
 		Auth: Auth{Local: LocalAuth{Mechanisms: []string{LocalPlain},
 			JWT:    LocalJWT{PrincipalClaim: "sub", ClockSkew: 30 * time.Second, JWKSRefresh: time.Hour},

@@ -47,6 +47,8 @@ func (c *Config) Validate() error {
 		checkAddr(&p, "debug.listenAddress", c.Debug.ListenAddress)
 	}
 	c.validateUpstream(&p)
+	validateGateway(&p, "kafka.gateway.", c.Kafka.Gateway)
+	validateGateway(&p, "proxy.gateway.", c.Proxy.Gateway)
 	c.validateListenerTLS(&p)
 	c.validateLocalAuth(&p)
 	c.validateACL(&p)

@@ -22,7 +22,16 @@ import (
 // connection, in order; listenTLS is nil for plaintext listeners. sameCert,
 // if not nil, is the upstream client certificate a client must present
 // (--tls-same-client-cert-enable).
-func admissionSteps(px config.Proxy, listenTLS *tls.Config, sameCert func() *x509.Certificate, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
+func admissionSteps(px config.Proxy, listenTLS *tls.Config, sameCert func() *x509.Certificate, gw *gatewayServer, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
+	steps, err := connectionSteps(px, listenTLS, sameCert, hooks, log)
+	if err != nil || gw == nil {
+		return steps, err
+	}
+	return append(steps, gw.step()), nil // after TLS: the token travels encrypted
+}
+
+// connectionSteps are the steps up to the client's principal.
+func connectionSteps(px config.Proxy, listenTLS *tls.Config, sameCert func() *x509.Certificate, hooks connfilter.Hooks, log *slog.Logger) ([]pipeline.Step, error) {
 	var steps []pipeline.Step
 	ad := px.Admission
 	if m := proxyproto.Mode(ad.ProxyProtocol); m == proxyproto.Optional || m == proxyproto.Required {

@@ -50,8 +50,13 @@ func Check(cfg config.Config) []error {
 	if _, err := topology.New(cfg.Proxy, func(string, string) (net.Addr, error) { return nil, errors.New("not listening") }, quiet); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := admissionSteps(cfg.Proxy, listenTLS, nil, nopRejected{}, quiet); err != nil {
+	if _, err := admissionSteps(cfg.Proxy, listenTLS, nil, nil, nopRejected{}, quiet); err != nil {
 		errs = append(errs, err)
+	}
+	if gw, err := newGatewayServer(cfg.Proxy.Gateway, quiet); err != nil {
+		errs = append(errs, err)
+	} else {
+		gw.close()
 	}
 	if cfg.Auth.Local.Enable {
 		if g, err := clientauth.New(cfg.Auth.Local, quiet, nil); err != nil {

@@ -123,7 +123,16 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if cfg.Kafka.TLS.SameClientCertEnable {
 		sameCert = ups.base.ClientCertificate
 	}
-	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, sameCert, m, log); err != nil {
+	gw, err := newGatewayServer(cfg.Proxy.Gateway, log)
+	if err != nil {
+		s.closeDial()
+		return nil, err
+	}
+	if gw != nil {
+		closeDial := s.closeDial
+		s.closeDial = func() { closeDial(); gw.close() }
+	}
+	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, sameCert, gw, m, log); err != nil {
 		s.closeDial()
 		return nil, err
 	}

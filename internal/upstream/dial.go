@@ -20,7 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/gateway"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
@@ -81,16 +83,20 @@ func (NopHooks) Reauthenticated(string, string)       {}
 
 // Dialer connects to brokers with the configured transport and security.
 type Dialer struct {
-	cfg     config.Kafka
-	log     *slog.Logger
-	hooks   Hooks
-	dialer  net.Dialer
-	tls     *tlsconf.Client // nil without TLS
-	mech    sasl.Mechanism  // nil without SASL
-	secrets *secrets
-	now     func() time.Time
-	dialTo  map[string]string // broker host:port (lower case) -> address dialled
-	out     contextDialer     // d.dialer, or through --forward-proxy
+	cfg   config.Kafka
+	log   *slog.Logger
+	hooks Hooks
+	// gateway, if set, runs the gateway handshake on each new connection
+	// (--auth-gateway-client-*); gatewayHost is its plugin.
+	gateway     func(ctx context.Context, conn net.Conn) error
+	gatewayHost *authplugin.Host
+	dialer      net.Dialer
+	tls         *tlsconf.Client // nil without TLS
+	mech        sasl.Mechanism  // nil without SASL
+	secrets     *secrets
+	now         func() time.Time
+	dialTo      map[string]string // broker host:port (lower case) -> address dialled
+	out         contextDialer     // d.dialer, or through --forward-proxy
 
 	// authVersions remembers each broker's SaslAuthenticate version from
 	// Dial for Reauthenticate, which has no ApiVersions of its own.
@@ -141,6 +147,23 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 			return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, d.secrets.all()))
 		}
 		d.mech = m
+	}
+	if g := cfg.Gateway; g.Enable {
+		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log.With("plugin", "gateway-client"))
+		if err != nil {
+			_ = d.Close()
+			return nil, fmt.Errorf("--auth-gateway-client-command: %w", err)
+		}
+		d.gatewayHost = h
+		provider := authplugin.NewProvider(h)
+		d.gateway = func(ctx context.Context, conn net.Conn) error {
+			tok, err := provider.Token(ctx)
+			if err != nil {
+				return fmt.Errorf("gateway token: %w", err)
+			}
+			d.secrets.add(tok)
+			return gateway.Handshake(conn, g.Magic, g.Method, tok, g.Timeout)
+		}
 	}
 	return d, nil
 }
@@ -206,6 +229,8 @@ func DialFailure(err error) string {
 		return "tls"
 	case errors.As(err, &auth):
 		return "auth"
+	case errors.Is(err, gateway.ErrRefused):
+		return "gateway"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -255,6 +280,12 @@ func (d *Dialer) dial(ctx context.Context, broker string) (*Conn, error) {
 			return nil, d.tlsFailure(broker, err)
 		}
 		conn = tc
+	}
+	if d.gateway != nil {
+		if err := d.gateway(ctx, conn); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("broker %s: %w", broker, scrubErr(err, d.secrets.all()))
+		}
 	}
 	up := &Conn{Conn: conn}
 	clientCert := d.tls != nil && d.tls.ClientCertificate() != nil
@@ -366,6 +397,9 @@ func (d *Dialer) Close() error {
 	if c, ok := d.mech.(sasl.ClosingMechanism); ok {
 		c.Close()
 	}
+	if d.gatewayHost != nil {
+		d.gatewayHost.Close()
+	}
 	return nil
 }
 
@@ -397,6 +431,19 @@ func Check(cfg config.Kafka, log *slog.Logger) []error {
 			errs = append(errs, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, sec.all())))
 		} else if c, ok := m.(sasl.ClosingMechanism); ok {
 			c.Close()
+		}
+	}
+	if g := cfg.Gateway; g.Enable {
+		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--auth-gateway-client-command: %w", err))
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+			if _, err := authplugin.NewProvider(h).Token(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("--auth-gateway-client-command: %w", err))
+			}
+			cancel()
+			h.Close()
 		}
 	}
 	return errs
