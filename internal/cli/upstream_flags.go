@@ -41,6 +41,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&s.AWS.Region, "sasl-aws-region", s.AWS.Region, "AWS region for MSK IAM (OAUTHBEARER tokens, AWS_MSK_IAM fallback)")
 	fs.StringVar(&s.AWS.Profile, "sasl-aws-profile", s.AWS.Profile, "AWS shared-config profile for MSK IAM credentials")
 	fs.StringVar(&s.AWS.RoleARN, "sasl-aws-role-arn", s.AWS.RoleARN, "IAM role to assume for MSK IAM credentials")
+	fs.BoolVar(&s.AWS.IdentityLookup, "sasl-aws-identity-lookup", s.AWS.IdentityLookup, "Verify the AWS identity at start: ask STS who the credentials are (GetCallerIdentity), log its ARN, fail if it cannot say")
 	fs.StringVar(&s.AWS.RoleSessionName, "sasl-aws-role-session-name", s.AWS.RoleSessionName, "Session name when assuming --sasl-aws-role-arn")
 	pl := &s.Plugin
 	fs.BoolVar(&pl.Enable, "sasl-plugin-enable", pl.Enable, "Authenticate to the brokers with OAUTHBEARER tokens from a token-provider plugin (instead of --sasl-enable)")

@@ -112,6 +112,9 @@ type AWS struct {
 	Profile         string `yaml:"profile"`
 	RoleARN         string `yaml:"roleArn"`
 	RoleSessionName string `yaml:"roleSessionName"`
+	// IdentityLookup asks STS who the credentials are at start
+	// (GetCallerIdentity) and logs the ARN; a failure stops the start.
+	IdentityLookup bool `yaml:"identityLookup"`
 }
 
 // SASL mechanism names as Kafka spells them.

@@ -20,7 +20,7 @@ import (
 // newAWSCredentials resolves the default AWS credential chain (env, shared
 // config/profile, web identity, ECS/EC2 roles), optionally assuming a role.
 // The SDK caches and refreshes the credentials itself.
-func newAWSCredentials(ctx context.Context, c config.AWS) (aws.CredentialsProvider, error) {
+func newAWSCredentials(ctx context.Context, c config.AWS, log *slog.Logger) (aws.CredentialsProvider, error) {
 	// The SDK's own lines (retries, deprecations) go to the process log
 	// in its format, never as plain text beside JSON lines.
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(logging.LoggerFunc(awsLog))}
@@ -46,7 +46,25 @@ func newAWSCredentials(ctx context.Context, c config.AWS) (aws.CredentialsProvid
 	if provider == nil {
 		return nil, fmt.Errorf("aws: no credentials provider found")
 	}
+	if c.IdentityLookup {
+		arn, err := callerIdentity(ctx, cfg, provider)
+		if err != nil {
+			return nil, fmt.Errorf("aws identity lookup (--sasl-aws-identity-lookup): %w", err)
+		}
+		log.Info("aws caller identity", "arn", arn)
+	}
 	return provider, nil
+}
+
+// callerIdentity asks STS whom provider's credentials belong to.
+func callerIdentity(ctx context.Context, cfg aws.Config, provider aws.CredentialsProvider) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	out, err := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Credentials = provider }).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.Arn), nil
 }
 
 // awsLog writes one AWS SDK log line to the default logger.

@@ -101,7 +101,7 @@ func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func()
 		}
 		return m, nil
 	case config.MechanismAWSMSKIAM:
-		creds, err := newAWSCredentials(ctx, cfg.AWS)
+		creds, err := newAWSCredentials(ctx, cfg.AWS, log)
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +151,7 @@ func newTokenSource(ctx context.Context, cfg config.SASL, now func() time.Time, 
 	if cfg.AWS.Region == "" {
 		return nil, errors.New("OAUTHBEARER needs --sasl-oauth-token-file, --sasl-oauth-token-command or --sasl-aws-region (MSK IAM)")
 	}
-	creds, err := newAWSCredentials(ctx, cfg.AWS)
+	creds, err := newAWSCredentials(ctx, cfg.AWS, log)
 	if err != nil {
 		return nil, err
 	}
