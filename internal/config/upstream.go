@@ -69,7 +69,8 @@ type SASL struct {
 	AWS            AWS    `yaml:"aws"`
 	// Plugin (--sasl-plugin-*) is a token-provider plugin of the proxy we
 	// replace: OAUTHBEARER towards the brokers with the tokens it hands
-	// out, instead of --sasl-enable.
+	// out. As there, it takes precedence over the method (with or without
+	// --sasl-enable).
 	Plugin TokenPlugin `yaml:"plugin"`
 }
 
@@ -223,9 +224,6 @@ func validateSASL(p *Problems, s *SASL) {
 		p.add(at+"oauth.tokenCommandTimeout", "must not be negative (0 means 10s)")
 	}
 	if pl := s.Plugin; pl.Enable {
-		if s.Enable {
-			p.add(at+"plugin.enable", "and kafka.sasl.enable are alternatives (--sasl-plugin-enable or --sasl-enable): the plugin's tokens are the SASL")
-		}
 		if pl.Command == "" {
 			p.add(at+"plugin.command", "is required with the token plugin (--sasl-plugin-command)")
 		}

@@ -34,7 +34,10 @@ func TestSASLPlugin(t *testing.T) {
 			}
 			p := kafkatest.StartProxy(t, c.Addrs, func(cfg *config.Config) {
 				cfg.Kafka = c.Kafka
-				cfg.Kafka.SASL.Enable, cfg.Kafka.SASL.OAuth.TokenFile = false, ""
+				// As manifests for the proxy we replace write it: with
+				// --sasl-enable (grpc) or without (netrpc); the plugin wins.
+				cfg.Kafka.SASL.Enable, cfg.Kafka.SASL.OAuth.TokenFile = form == "grpc", ""
+				cfg.Kafka.SASL.Method = "PLAIN"
 				cfg.Kafka.SASL.Plugin = config.TokenPlugin{Enable: true, Command: bin, Params: params, Mechanism: "OAUTHBEARER", Timeout: 10 * time.Second, LogLevel: "info"}
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
