@@ -9,7 +9,9 @@
 #   dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), which the --forward-proxy tests
 #   start on loopback with configurations of their own; and chromium, in which the status
 #   page test renders the demo's page headless; openssl and Java's keytool
-#   (openjdk-17-jre-headless), which check what `kafka-proxy certs` writes.
+#   (openjdk-17-jre-headless), which check what `kafka-proxy certs` writes; and
+#   krb5-kdc and krb5-admin-server, whose MIT KDC the GSSAPI tests run on loopback
+#   with a realm of their own.
 # Idempotent and non-interactive: apt-get update runs only when a package is missing,
 # and npm ci runs only when node_modules does not match package-lock.json.
 set -euo pipefail
@@ -28,7 +30,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy chromium openssl openjdk-17-jre-headless)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy chromium openssl openjdk-17-jre-headless krb5-kdc krb5-admin-server)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

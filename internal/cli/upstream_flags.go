@@ -2,6 +2,7 @@ package cli
 
 import (
 	"github.com/spf13/pflag"
+	"os"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 )
@@ -43,6 +44,19 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringVar(&s.AWS.RoleARN, "sasl-aws-role-arn", s.AWS.RoleARN, "IAM role to assume for MSK IAM credentials")
 	fs.BoolVar(&s.AWS.IdentityLookup, "sasl-aws-identity-lookup", s.AWS.IdentityLookup, "Verify the AWS identity at start: ask STS who the credentials are (GetCallerIdentity), log its ARN, fail if it cannot say")
 	fs.StringVar(&s.AWS.RoleSessionName, "sasl-aws-role-session-name", s.AWS.RoleSessionName, "Session name when assuming --sasl-aws-role-arn")
+	g := &s.GSSAPI
+	fs.StringVar(&g.AuthType, "gssapi-auth-type", g.AuthType, "GSSAPI auth type: KEYTAB or USER")
+	fs.StringVar(&g.ServiceName, "gssapi-servicename", g.ServiceName, "Kerberos service name of the brokers (the SPN is NAME/<broker host>)")
+	fs.StringVar(&g.Username, "gssapi-username", g.Username, "Kerberos user (principal name without the realm)")
+	if pw := os.Getenv("GSSAPI_PASSWORD"); pw != "" && g.Password == "" {
+		g.Password = pw // the default, as in the proxy we replace
+	}
+	fs.StringVar(&g.Password, "gssapi-password", g.Password, "Password for auth type USER (default $GSSAPI_PASSWORD)")
+	fs.StringVar(&g.Realm, "gssapi-realm", g.Realm, "Kerberos realm")
+	fs.StringVar(&g.KerberosConfigPath, "gssapi-krb5", g.KerberosConfigPath, "krb5.conf file path")
+	fs.StringVar(&g.KeytabPath, "gssapi-keytab", g.KeytabPath, "krb5.keytab file for auth type KEYTAB")
+	fs.BoolVar(&g.DisablePAFXFAST, "gssapi-disable-pa-fx-fast", g.DisablePAFXFAST, "Do not use PA_FX_FAST (KDCs that offer FAST the client cannot use)")
+	fs.StringToStringVar(&g.SPNHostsMapping, "gssapi-spn-host-mapping", g.SPNHostsMapping, "Mapping of broker hosts to the hosts in their SPNs, e.g. 127.0.0.1=localhost")
 	pl := &s.Plugin
 	fs.BoolVar(&pl.Enable, "sasl-plugin-enable", pl.Enable, "Authenticate to the brokers with OAUTHBEARER tokens from a token-provider plugin (instead of --sasl-enable)")
 	fs.StringVar(&pl.Command, "sasl-plugin-command", pl.Command, "Token-provider plugin binary of the proxy we replace (net/rpc or gRPC form)")

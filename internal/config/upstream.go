@@ -72,6 +72,7 @@ type SASL struct {
 	// out. As there, it takes precedence over the method (with or without
 	// --sasl-enable).
 	Plugin TokenPlugin `yaml:"plugin"`
+	GSSAPI GSSAPI      `yaml:"gssapi"`
 }
 
 // TokenPlugin starts a token-provider plugin (../authplugin): COMMAND
@@ -125,10 +126,51 @@ const (
 	MechanismScram512    = "SCRAM-SHA-512"
 	MechanismOAuthBearer = "OAUTHBEARER"
 	MechanismAWSMSKIAM   = "AWS_MSK_IAM"
+	MechanismGSSAPI      = "GSSAPI"
 )
 
+// GSSAPI is Kerberos towards the brokers (--gssapi-*): the proxy logs in
+// as Username@Realm with a keytab or a password, asks the KDC for a ticket
+// to ServiceName/<broker host> (or the host SPNHostsMapping names for
+// it), and runs Kafka's GSSAPI exchange (RFC 4752).
+type GSSAPI struct {
+	AuthType           string            `yaml:"authType"` // KEYTAB or USER
+	KeytabPath         string            `yaml:"keytab"`
+	KerberosConfigPath string            `yaml:"krb5Config"`
+	ServiceName        string            `yaml:"serviceName"`
+	Username           string            `yaml:"username"`
+	Password           string            `yaml:"password" secret:"true"`
+	Realm              string            `yaml:"realm"`
+	DisablePAFXFAST    bool              `yaml:"disablePaFxFast"`
+	SPNHostsMapping    map[string]string `yaml:"spnHostsMapping"`
+}
+
+func validateGSSAPI(p *Problems, g GSSAPI) {
+	const at = "kafka.sasl.gssapi."
+	switch strings.ToUpper(g.AuthType) {
+	case "USER":
+		if g.Password == "" {
+			p.add(at+"password", "is required for auth type USER (--gssapi-password or GSSAPI_PASSWORD)")
+		}
+	case "KEYTAB":
+		if g.KeytabPath == "" {
+			p.add(at+"keytab", "is required for auth type KEYTAB (--gssapi-keytab)")
+		}
+	default:
+		p.add(at+"authType", "%q is not KEYTAB or USER", g.AuthType)
+	}
+	for _, f := range []struct{ name, flag, v string }{
+		{"krb5Config", "--gssapi-krb5", g.KerberosConfigPath}, {"username", "--gssapi-username", g.Username},
+		{"realm", "--gssapi-realm", g.Realm}, {"serviceName", "--gssapi-servicename", g.ServiceName},
+	} {
+		if f.v == "" {
+			p.add(at+f.name, "is required for GSSAPI (%s)", f.flag)
+		}
+	}
+}
+
 // Mechanisms lists the supported upstream SASL mechanisms.
-var Mechanisms = []string{MechanismPlain, MechanismScram256, MechanismScram512, MechanismOAuthBearer, MechanismAWSMSKIAM}
+var Mechanisms = []string{MechanismPlain, MechanismScram256, MechanismScram512, MechanismOAuthBearer, MechanismAWSMSKIAM, MechanismGSSAPI}
 
 func defaultTLS() TLS { return TLS{MinVersion: "1.2"} }
 
@@ -138,6 +180,7 @@ func defaultSASL() SASL {
 		OAuth:  OAuth{TokenCommandTimeout: 10 * time.Second},
 		AWS:    AWS{RoleSessionName: "kafka-proxy"},
 		Plugin: TokenPlugin{Mechanism: MechanismOAuthBearer, LogLevel: "trace", Timeout: 10 * time.Second},
+		GSSAPI: GSSAPI{AuthType: "KEYTAB", KerberosConfigPath: "/etc/krb5.conf", ServiceName: "kafka", Username: "kafka"},
 	}
 }
 
@@ -271,6 +314,9 @@ func validateSASL(p *Problems, s *SASL) {
 		}
 		noPasswords(p, s, method)
 	case MechanismAWSMSKIAM:
+		noPasswords(p, s, method)
+	case MechanismGSSAPI:
+		validateGSSAPI(p, s.GSSAPI)
 		noPasswords(p, s, method)
 	default:
 		p.add(at+"method", "%q is not one of %s", s.Method, strings.Join(Mechanisms, ", "))

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/auth"
@@ -50,13 +51,16 @@ const (
 	MSKIAMOAuth
 	// MSKIAM: the AWS_MSK_IAM mechanism over TLS (franz-go sasl/aws).
 	MSKIAM
+	// GSSAPI: Kerberos, with the service keytab WithKeytab gives (a KDC
+	// is needed, so it is not in SecurityModes).
+	GSSAPI
 )
 
 var modeNames = map[SecurityMode]string{
 	TLSOnly: "TLS", MTLS: "mTLS", SASLPlain: "SASL-PLAIN", SASLPlainTLS: "SASL_SSL-PLAIN",
 	SCRAM256: "SCRAM-SHA-256", SCRAM512: "SCRAM-SHA-512", SCRAM512TLS: "SASL_SSL-SCRAM-SHA-512",
 	OAuthJWTFile: "OAUTHBEARER-JWT-file", OAuthJWTCommand: "OAUTHBEARER-JWT-command",
-	MSKIAMOAuth: "OAUTHBEARER-MSK-IAM", MSKIAM: "AWS_MSK_IAM",
+	MSKIAMOAuth: "OAUTHBEARER-MSK-IAM", MSKIAM: "AWS_MSK_IAM", GSSAPI: "GSSAPI",
 }
 
 func (m SecurityMode) String() string {
@@ -91,6 +95,8 @@ func (m SecurityMode) SASLMechanism() string {
 		return config.MechanismOAuthBearer
 	case MSKIAM:
 		return config.MechanismAWSMSKIAM
+	case GSSAPI:
+		return config.MechanismGSSAPI
 	}
 	return ""
 }
@@ -104,7 +110,11 @@ type secureOpts struct {
 	keyPassword   string
 	kfake         []kfake.Opt
 	setenv        func(key, value string)
+	keytab        string
 }
+
+// WithKeytab is the brokers' service keytab for the GSSAPI mode.
+func WithKeytab(path string) SecureOption { return func(o *secureOpts) { o.keytab = path } }
 
 // SecureOption tunes NewSecureCluster (and kafkatest.StartSecureCluster).
 type SecureOption func(*secureOpts)
@@ -246,6 +256,12 @@ func NewSecureCluster(dir string, mode SecurityMode, opts ...SecureOption) (*Sec
 		} else {
 			m = mskIAMMechanism{secrets}
 		}
+	case GSSAPI:
+		kt, err := keytab.Load(o.keytab)
+		if err != nil {
+			return nil, fmt.Errorf("memkafka: GSSAPI needs the brokers' keytab (WithKeytab): %w", err)
+		}
+		m = gssapiMechanism{kt}
 	}
 	if m != nil {
 		c.Kafka.SASL.Username, c.Kafka.SASL.Password = c.User, c.Password

@@ -100,6 +100,8 @@ func newMechanism(ctx context.Context, cfg config.SASL, sec *secrets, now func()
 			m.close = c.Close
 		}
 		return m, nil
+	case config.MechanismGSSAPI:
+		return newGSSAPI(cfg.GSSAPI)
 	case config.MechanismAWSMSKIAM:
 		creds, err := newAWSCredentials(ctx, cfg.AWS, log)
 		if err != nil {
