@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,9 +72,21 @@ log: {format: json, level: %s}
 	writeConfig(first, "info", "")
 	p := start(t, "server", "--config", path)
 	p.waitLog("kafka-proxy started")
+	admin := "http://" + p.waitLog("http endpoints")["listen"].(string)
 	if err := produce(first); err != nil {
 		t.Fatalf("through %s: %v", first, err)
 	}
+	// A client that stays connected through the listener about to go.
+	idle, err := kgo.NewClient(kgo.SeedBrokers(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	pingCtx, cancelPing := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := idle.Ping(pingCtx); err != nil {
+		t.Fatalf("ping through %s: %v", first, err)
+	}
+	cancelPing()
 	if p.count("connection admitted") != 0 {
 		t.Fatal("a debug line at level info")
 	}
@@ -95,6 +108,15 @@ log: {format: json, level: %s}
 	}
 	if p.count("connection admitted") == 0 {
 		t.Error("the debug level did not take effect")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, metrics := httpGet(t, admin+"/metrics")
+		if strings.Contains(metrics, `reason="listener-removed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection of the removed listener was not drained (no listener-removed close)")
+		}
 	}
 
 	if err := os.WriteFile(path, []byte("proxy:\n  bootstrapServer: []\n"), 0o600); err != nil {

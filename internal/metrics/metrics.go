@@ -74,7 +74,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "proxy_connections_rejected_total", Help: "Client connections refused at accept, by listener and reason (ip-denied, ip-not-allowed, max-connections, max-connections-per-ip).",
 		}, []string{"listener", "reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "proxy_connections_closed_total", Help: "Client connections ended, by broker and reason (client, broker, shutdown, timeout, no-mapping, error; before the session: refused, dial-failed, auth-failed).",
+			Name: "proxy_connections_closed_total", Help: "Client connections ended, by broker and reason (client, broker, shutdown, listener-removed, timeout, no-mapping, error; before the session: refused, dial-failed, auth-failed).",
 		}, []string{"broker", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "proxy_request_duration_seconds", Help: "From a request read from the client to its response written back, by broker and API key name.", Buckets: latencyBuckets,

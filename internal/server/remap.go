@@ -103,6 +103,7 @@ func (s *Server) unlisten(key string) {
 	for sess, l := range s.sessions {
 		if l == gone && gone != nil {
 			drain = append(drain, sess)
+			s.drained[sess] = true
 		}
 	}
 	s.mu.Unlock()

@@ -67,6 +67,7 @@ type Server struct {
 	closing   bool
 	listeners []*listener
 	sessions  map[*proxy.Session]*listener // each with the listener it came through
+	drained   map[*proxy.Session]bool      // sessions of removed listeners (Remap)
 	// bootstrap and external are the mappings in force (Remap changes
 	// them); guarded by mu.
 	bootstrap, external []config.Mapping
@@ -99,7 +100,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]*listener{}, upstreams: ups,
+	s := &Server{cfg: cfg, log: log, metrics: m, sessions: map[*proxy.Session]*listener{}, drained: map[*proxy.Session]bool{}, upstreams: ups,
 		bootstrap: cfg.Proxy.BootstrapServers, external: cfg.Proxy.ExternalServers}
 	if cfg.Kafka.ForwardProxy != "" {
 		log.Info("broker connections go through a forward proxy", "forward_proxy", cfg.Kafka.RedactedForwardProxy())
@@ -421,7 +422,7 @@ func (s *Server) run(sess *proxy.Session, c *pipeline.Client, bm *metrics.Broker
 	defer c.End()
 	err := sess.Run()
 	s.untrack(sess)
-	bm.Closed(s.closeReason(err))
+	bm.Closed(s.closeReason(sess, err))
 	if err != nil {
 		level := slog.LevelWarn
 		switch {
@@ -437,13 +438,16 @@ func (s *Server) run(sess *proxy.Session, c *pipeline.Client, bm *metrics.Broker
 }
 
 // closeReason names why a session ended, for proxy_connections_closed_total.
-func (s *Server) closeReason(err error) string {
+func (s *Server) closeReason(sess *proxy.Session, err error) string {
 	s.mu.Lock()
-	closing := s.closing
+	closing, drained := s.closing, s.drained[sess]
+	delete(s.drained, sess)
 	s.mu.Unlock()
 	switch {
 	case closing:
 		return "shutdown"
+	case drained:
+		return "listener-removed"
 	case err == nil:
 		return "client"
 	case errors.Is(err, proxy.ErrBrokerClosed):
