@@ -174,4 +174,16 @@ func bindGatewayFlags(fs *pflag.FlagSet, prefix string, g *config.Gateway, enabl
 	fs.Uint64Var(&g.Magic, prefix+"-magic", g.Magic, "Magic number both sides of the gateway handshake send and expect")
 	fs.StringVar(&g.Method, prefix+"-method", g.Method, "Method name both sides of the gateway handshake send and expect")
 	fs.DurationVar(&g.Timeout, prefix+"-timeout", g.Timeout, "Bound on the gateway handshake and each plugin call")
+	j := &g.JWT
+	if strings.HasSuffix(prefix, "client") {
+		fs.StringVar(&j.TokenFile, prefix+"-jwt-token-file", j.TokenFile, "Built-in jwt method (--"+prefix+"-command jwt): file holding the signed JWT, re-read when it changes")
+		fs.StringVar(&j.TokenCommand, prefix+"-jwt-token-command", j.TokenCommand, "Built-in jwt method: shell command printing the signed JWT")
+		return
+	}
+	fs.StringVar(&j.JWKSFile, prefix+"-jwt-jwks-file", j.JWKSFile, "Built-in jwt method (--"+prefix+"-command jwt): JWKS file of the keys that sign gateway tokens")
+	fs.StringVar(&j.JWKSURL, prefix+"-jwt-jwks-url", j.JWKSURL, "Built-in jwt method: JWKS URL (https) of the keys that sign gateway tokens")
+	fs.StringVar(&j.JWKSCAFile, prefix+"-jwt-jwks-ca-file", j.JWKSCAFile, "Built-in jwt method: PEM CA certificates for the JWKS URL instead of the system roots")
+	fs.StringVar(&j.Issuer, prefix+"-jwt-issuer", j.Issuer, "Built-in jwt method: required iss")
+	fs.StringVar(&j.Audience, prefix+"-jwt-audience", j.Audience, "Built-in jwt method: required aud")
+	fs.StringVar(&j.SubjectRegex, prefix+"-jwt-subject-regex", j.SubjectRegex, "Built-in jwt method: the sub claim must match this regular expression")
 }

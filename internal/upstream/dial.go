@@ -149,15 +149,14 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 		d.mech = m
 	}
 	if g := cfg.Gateway; g.Enable {
-		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log.With("plugin", "gateway-client"))
+		src, host, err := gatewayTokens(g, d.now, log)
 		if err != nil {
 			_ = d.Close()
-			return nil, fmt.Errorf("--auth-gateway-client-command: %w", err)
+			return nil, err
 		}
-		d.gatewayHost = h
-		provider := authplugin.NewProvider(h)
+		d.gatewayHost = host
 		d.gateway = func(ctx context.Context, conn net.Conn) error {
-			tok, err := provider.Token(ctx)
+			tok, err := src.Token(ctx)
 			if err != nil {
 				return fmt.Errorf("gateway token: %w", err)
 			}
@@ -215,6 +214,23 @@ func (d *Dialer) Dial(ctx context.Context, broker string) (*Conn, error) {
 	up, err := d.dial(ctx, broker)
 	d.hooks.Dialed(broker, time.Since(start), DialFailure(err))
 	return up, err
+}
+
+// gatewayTokens is where the client side of the gateway handshake gets its
+// tokens: the built-in jwt method's file or command, else a token-provider
+// plugin (returned, to be closed with the dialer).
+func gatewayTokens(g config.Gateway, now func() time.Time, log *slog.Logger) (tokenSource, *authplugin.Host, error) {
+	if g.Command == config.BuiltinJWT {
+		if g.JWT.TokenFile != "" {
+			return &fileToken{path: g.JWT.TokenFile}, nil, nil
+		}
+		return &commandToken{command: g.JWT.TokenCommand, timeout: g.Timeout, now: now}, nil, nil
+	}
+	h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log.With("plugin", "gateway-client"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--auth-gateway-client-command: %w", err)
+	}
+	return authplugin.NewProvider(h), h, nil
 }
 
 // DialFailure names why a dial failed, in a few words fit for a metric
@@ -434,16 +450,17 @@ func Check(cfg config.Kafka, log *slog.Logger) []error {
 		}
 	}
 	if g := cfg.Gateway; g.Enable {
-		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--auth-gateway-client-command: %w", err))
-		} else {
+		src, host, err := gatewayTokens(g, time.Now, log)
+		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
-			if _, err := authplugin.NewProvider(h).Token(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("--auth-gateway-client-command: %w", err))
-			}
+			_, err = src.Token(ctx)
 			cancel()
-			h.Close()
+		}
+		if host != nil {
+			host.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--auth-gateway-client: %w", err))
 		}
 	}
 	return errs

@@ -114,3 +114,48 @@ func TestGatewayChain(t *testing.T) {
 	}
 	server.CheckNoBypass(t)
 }
+
+// TestGatewayJWT: the built-in jwt method, without plugins: the client
+// side sends a signed JWT from a file, the server side checks it against
+// a JWKS file, its issuer, audience and a subject pattern.
+func TestGatewayJWT(t *testing.T) {
+	cluster, err := memkafka.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	idp, other := newIDP(t), newIDP(t)
+	const magic, method = 7, "jwt"
+	server := kafkatest.StartProxy(t, cluster.ListenAddrs(), func(cfg *config.Config) {
+		cfg.Proxy.Gateway = config.Gateway{Enable: true, Command: config.BuiltinJWT, Magic: magic, Method: method, Timeout: 5 * time.Second,
+			JWT: config.GatewayJWT{JWKSFile: idp.jwks, Issuer: "https://idp.test", Audience: "kafka-gateway", SubjectRegex: "^proxy-"}}
+	})
+	write := tempWriter(t)
+	produceWith := func(name, token string) error {
+		tok := write(name, []byte(token))
+		p := kafkatest.StartProxy(t, []string{server.Bootstrap}, func(cfg *config.Config) {
+			cfg.Kafka.DialTimeout = 5 * time.Second
+			cfg.Kafka.Gateway = config.Gateway{Enable: true, Command: config.BuiltinJWT, Magic: magic, Method: method, Timeout: 5 * time.Second,
+				JWT: config.GatewayJWT{TokenFile: tok}}
+		})
+		cl := franzClient(t, p, kgo.DefaultProduceTopic("jwt-gateway"), kgo.AllowAutoTopicCreation(), kgo.RequestRetries(1), kgo.RetryTimeout(2*time.Second))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr()
+	}
+	if err := produceWith("good", idp.token(t, "proxy-orders", "kafka-gateway", time.Hour)); err != nil {
+		t.Fatalf("produce through the jwt gateway: %v", err)
+	}
+	for name, tok := range map[string]string{
+		"subject":  idp.token(t, "intruder", "kafka-gateway", time.Hour),
+		"audience": idp.token(t, "proxy-orders", "elsewhere", time.Hour),
+		"key":      other.token(t, "proxy-orders", "kafka-gateway", time.Hour),
+	} {
+		if err := produceWith(name, tok); err == nil {
+			t.Errorf("a token with the wrong %s got through", name)
+		}
+	}
+	if !server.Logs.WaitFor(5*time.Second, "does not match --auth-gateway-server-jwt-subject-regex") {
+		t.Error("the subject refusal is not logged")
+	}
+}
