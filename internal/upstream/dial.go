@@ -136,15 +136,9 @@ func New(cfg config.Kafka, log *slog.Logger, hooks Hooks) (*Dialer, error) {
 		d.tls = c
 	}
 	if cfg.SASL.Enable {
-		timeout := cfg.DialTimeout
-		if timeout <= 0 {
-			timeout = 15 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		m, err := newMechanism(ctx, cfg.SASL, d.secrets, d.now, cfg.TLS.Enable, log)
+		m, err := loadMechanism(cfg, d.secrets, d.now, log)
 		if err != nil {
-			return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, d.secrets.all()))
+			return nil, err
 		}
 		d.mech = m
 	}
@@ -419,6 +413,22 @@ func (d *Dialer) Close() error {
 	return nil
 }
 
+// loadMechanism builds the SASL mechanism, fetching a first token within
+// the dial timeout, for New and Check alike.
+func loadMechanism(cfg config.Kafka, sec *secrets, now func() time.Time, log *slog.Logger) (sasl.Mechanism, error) {
+	timeout := cfg.DialTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	m, err := newMechanism(ctx, cfg.SASL, sec, now, cfg.TLS.Enable, log)
+	if err != nil {
+		return nil, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, sec.all()))
+	}
+	return m, nil
+}
+
 // Check loads what New loads (forward proxy, TLS material, SASL
 // credentials, a first token) and reports every problem, not only the
 // first, for kafka-proxy validate.
@@ -436,15 +446,9 @@ func Check(cfg config.Kafka, log *slog.Logger) []error {
 		}
 	}
 	if cfg.SASL.Enable {
-		timeout := cfg.DialTimeout
-		if timeout <= 0 {
-			timeout = 15 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		m, err := newMechanism(ctx, cfg.SASL, sec, time.Now, cfg.TLS.Enable, log)
+		m, err := loadMechanism(cfg, sec, time.Now, log)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("sasl %s: %w", cfg.SASL.NormalizedMethod(), scrubErr(err, sec.all())))
+			errs = append(errs, err)
 		} else if c, ok := m.(sasl.ClosingMechanism); ok {
 			c.Close()
 		}
