@@ -96,6 +96,12 @@ func TestDropInFlags(t *testing.T) {
 		{[]string{"--debug-enable"}, func(c *config.Config) { c.Debug.Enable = true }},
 		{[]string{"--debug-listen-address", "127.0.0.1:6061"}, func(c *config.Config) { c.Debug.ListenAddress = "127.0.0.1:6061" }},
 		// Additions of this proxy.
+		{[]string{"--sni-listen-address", "0.0.0.0:9443", "--sni-bootstrap-host", "bootstrap.kafka.example.com",
+			"--sni-broker-host-pattern", "broker-$(nodeId).kafka.example.com", "--sni-advertised-port", "443",
+			"--proxy-listener-tls-enable", "--proxy-listener-cert-file", "c.pem", "--proxy-listener-key-file", "k.pem"}, func(c *config.Config) {
+			c.Proxy.TLS.Enable, c.Proxy.TLS.CertFile, c.Proxy.TLS.KeyFile = true, "c.pem", "k.pem"
+			c.Proxy.SNI = config.SNI{ListenAddress: "0.0.0.0:9443", BootstrapHost: "bootstrap.kafka.example.com", BrokerHostPattern: "broker-$(nodeId).kafka.example.com", AdvertisedPort: 443}
+		}},
 		{[]string{"--http-ready-path", "/readyz"}, func(c *config.Config) { c.HTTP.ReadyPath = "/readyz" }},
 		{[]string{"--proxy-max-frame-size", "2048"}, func(c *config.Config) { c.Proxy.MaxFrameSize = 2048 }},
 		{[]string{"--shutdown-drain-timeout", "3s"}, func(c *config.Config) { c.Proxy.DrainTimeout = 3 * time.Second }},

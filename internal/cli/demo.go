@@ -76,6 +76,7 @@ func newDemoCmd() *cobra.Command {
 		reauthFloor     = config.Default().Kafka.ReauthMinLifetime
 		localAuth       = config.Default().Auth.Local
 		listenerTLS     = config.Default().Proxy.TLS
+		sni             config.SNI
 		admission       = config.Default().Proxy.Admission
 		acls            = config.Default().ACL
 		audit           = config.Default().Audit
@@ -90,7 +91,7 @@ func newDemoCmd() *cobra.Command {
 			"Clients speak plaintext to the proxy, or TLS with --proxy-listener-tls-*; --auth-local-* makes them\n" +
 			"authenticate to it with SASL as `server` does (users from `kafka-proxy users add`); --acl-*,\n" +
 			"--audit-*, --proxy-listener-allow/deny-cidr and --proxy-listener-max-connections* admit and authorize\n" +
-			"them as `server` does.\n" +
+			"them as `server` does; --sni-* (with a TLS listener) serves every broker on one port by SNI name.\n" +
 			"--upstream-security makes the brokers demand TLS,\n" +
 			"mTLS or SASL from the proxy instead (certificates, keys and tokens go to a temporary directory\n" +
 			"removed on exit); --session-lifetime makes them expire SASL sessions, so the proxy re-authenticates\n" +
@@ -151,6 +152,7 @@ func newDemoCmd() *cobra.Command {
 			cfg.Proxy.DrainTimeout = 10 * time.Second
 			cfg.Auth.Local = localAuth
 			cfg.Proxy.TLS = listenerTLS
+			cfg.Proxy.SNI = sni
 			cfg.Proxy.Admission = admission // only the filter and limit flags are bound
 			cfg.ACL, cfg.Audit = acls, audit
 			if err := cfg.Validate(); err != nil {
@@ -171,6 +173,15 @@ func newDemoCmd() *cobra.Command {
 				}
 				fmt.Fprintf(out, "kafka-proxy demo: %d-broker in-memory cluster at %s\n", brokers, strings.Join(addrs, ","))
 				fmt.Fprintf(out, "kafka-proxy demo: upstream security %s: %s%s\n", mode.name, mode.desc, sessionNote(sessionLifetime))
+				if sni.Enabled() {
+					// Clients resolve the names to this listener (DNS or /etc/hosts).
+					for _, l := range srv.Listeners() {
+						if l.Upstream == "" {
+							fmt.Fprintf(out, "kafka-proxy demo: SNI listener at %s for %s and %s\n", l.Addr, sni.BootstrapHost, sni.BrokerHostPattern)
+							bootstrap = sniBootstrap(sni, l.Addr)
+						}
+					}
+				}
 				fmt.Fprintf(out, "proxy bootstrap server: %s\n", bootstrap)
 				fmt.Fprintf(out, "try: kcat -b %s -L\n", bootstrap)
 				fmt.Fprintf(out, "     echo hello | kcat -b %s -t demo -P && kcat -b %s -t demo -C -e\n", bootstrap, bootstrap)
@@ -192,6 +203,7 @@ func newDemoCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&sessionLifetime, "session-lifetime", 0, "SASL modes: the brokers expire sessions after this long (connections.max.reauth.ms), so the proxy re-authenticates (0: sessions never expire)")
 	bindLocalAuthFlags(cmd.Flags(), &localAuth)
 	bindListenerTLSFlags(cmd.Flags(), &listenerTLS)
+	bindSNIFlags(cmd.Flags(), &sni)
 	bindConnectionFilterFlags(cmd.Flags(), &admission)
 	bindACLFlags(cmd.Flags(), &acls, &audit)
 	cmd.Flags().DurationVar(&reauthFloor, "kafka-reauth-min-lifetime", reauthFloor, "Shortest interval between re-authentications of one broker connection; a shorter --session-lifetime is still renewed before it expires")
@@ -235,4 +247,14 @@ func refreshDemoToken(ctx context.Context, c *memkafka.SecureCluster, errOut io.
 func printDemoStats(w io.Writer, s memkafka.SecureStats) {
 	fmt.Fprintf(w, "kafka-proxy demo: brokers saw connections=%d authenticated=%d reauthenticated=%d auth_failures=%d expired_closed=%d rejected=%d\n",
 		s.Connections, s.Authenticated, s.Reauthenticated, s.AuthFailures, s.ExpiredClosed, s.Rejected)
+}
+
+// sniBootstrap is the bootstrap address clients use with SNI routing: the
+// bootstrap name at the advertised port, else the listener's.
+func sniBootstrap(c config.SNI, listener net.Addr) string {
+	port := strconv.Itoa(c.AdvertisedPort)
+	if c.AdvertisedPort == 0 {
+		_, port, _ = net.SplitHostPort(listener.String())
+	}
+	return net.JoinHostPort(c.BootstrapHost, port)
 }

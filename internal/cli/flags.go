@@ -24,6 +24,7 @@ func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	fs.IntVar(&px.DynamicListeners.SequentialMaxPorts, "dynamic-sequential-max-ports", px.DynamicListeners.SequentialMaxPorts, "Number of ports from --dynamic-sequential-min-port that dynamic listeners use, wrapping around (0: no bound)")
 	fs.StringVar(&px.DynamicListeners.DefaultListenerIP, "default-listener-ip", px.DynamicListeners.DefaultListenerIP, "Default listener IP")
 	fs.StringVar(&px.DynamicListeners.AdvertisedListener, "dynamic-advertised-listener", px.DynamicListeners.AdvertisedListener, "Advertised address for dynamic listeners: a host, optionally host:port (a fixed port instead of the listener's), where {{.brokerId}} is the node id. If empty, default-listener-ip is used")
+	bindSNIFlags(fs, &px.SNI)
 	fs.IntSliceVar(&px.ForbiddenAPIKeys, "forbidden-api-keys", px.ForbiddenAPIKeys, "Forbidden Kafka request types, e.g. 20 (DeleteTopics): a client requesting one is disconnected")
 	fs.BoolVar(&px.ProducerAcks0Disabled, "producer-acks-0-disabled", px.ProducerAcks0Disabled, "Accepted for compatibility, no effect: a performance hint in the proxy we replace (assume producers never send acks=0); acks=0 produce requests are always relayed")
 	fs.DurationVar(&px.ListenerKeepAlive, "proxy-listener-keep-alive", px.ListenerKeepAlive, "Keep alive period for client connections. If zero, keep-alives are disabled")
@@ -186,4 +187,12 @@ func bindGatewayFlags(fs *pflag.FlagSet, prefix string, g *config.Gateway, enabl
 	fs.StringVar(&j.Issuer, prefix+"-jwt-issuer", j.Issuer, "Built-in jwt method: required iss")
 	fs.StringVar(&j.Audience, prefix+"-jwt-audience", j.Audience, "Built-in jwt method: required aud")
 	fs.StringVar(&j.SubjectRegex, prefix+"-jwt-subject-regex", j.SubjectRegex, "Built-in jwt method: the sub claim must match this regular expression")
+}
+
+// bindSNIFlags defines the SNI routing flags (server and demo).
+func bindSNIFlags(fs *pflag.FlagSet, c *config.SNI) {
+	fs.StringVar(&c.ListenAddress, "sni-listen-address", c.ListenAddress, "One TLS listener for the bootstrap host and every broker, routed by SNI name (needs --proxy-listener-tls-enable); empty: off")
+	fs.StringVar(&c.BootstrapHost, "sni-bootstrap-host", c.BootstrapHost, "SNI name that reaches a bootstrap broker, e.g. bootstrap.kafka.example.com")
+	fs.StringVar(&c.BrokerHostPattern, "sni-broker-host-pattern", c.BrokerHostPattern, "SNI name advertised for each broker, $(nodeId) standing for its node id, e.g. 'broker-$(nodeId).kafka.example.com'")
+	fs.IntVar(&c.AdvertisedPort, "sni-advertised-port", c.AdvertisedPort, "Port advertised with the SNI names (a load balancer's in front, e.g. 443); 0: the SNI listener's own")
 }

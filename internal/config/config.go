@@ -67,6 +67,9 @@ type Proxy struct {
 	// Gateway, when enabled, admits only client-side proxies that pass
 	// the gateway handshake (--auth-gateway-server-*).
 	Gateway Gateway `yaml:"gateway"`
+	// SNI, when it has a listen address, serves every broker through one
+	// TLS listener, routed by the name each client asks for.
+	SNI SNI `yaml:"sni"`
 }
 
 // DynamicListeners controls listeners started for brokers that were not

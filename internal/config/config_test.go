@@ -512,3 +512,38 @@ func TestValidateListenerTLSNames(t *testing.T) {
 		t.Fatalf("Validate() = %v, want a principalMappingRules problem", err)
 	}
 }
+
+// TestValidateSNI: SNI routing needs TLS on the listener, both names and a
+// free port; its settings without a listen address are a mistake.
+func TestValidateSNI(t *testing.T) {
+	base := func() Config {
+		c := Default()
+		c.Proxy.BootstrapServers = []Mapping{{Upstream: "kafka-0:9092", Listen: "127.0.0.1:32400"}}
+		return c
+	}
+	good := base()
+	good.Proxy.TLS = ListenerTLS{Enable: true, CertFile: "c.pem", KeyFile: "k.pem"}
+	good.Proxy.SNI = SNI{ListenAddress: "0.0.0.0:9443", BootstrapHost: "bootstrap.kafka.test", BrokerHostPattern: "broker-$(nodeId).kafka.test", AdvertisedPort: 443}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid SNI configuration: %v", err)
+	}
+	cases := []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.Proxy.TLS.Enable = false }, "proxy.sni.listenAddress: SNI routing needs TLS"},
+		{func(c *Config) { c.Proxy.SNI.BootstrapHost = "" }, "proxy.sni.bootstrapHost: required"},
+		{func(c *Config) { c.Proxy.SNI.BrokerHostPattern = "" }, "proxy.sni.brokerHostPattern: required"},
+		{func(c *Config) { c.Proxy.SNI.BrokerHostPattern = "broker.kafka.test" }, "must contain $(nodeId) exactly once"},
+		{func(c *Config) { c.Proxy.SNI.AdvertisedPort = 70000 }, "proxy.sni.advertisedPort: 70000 is not a port"},
+		{func(c *Config) { c.Proxy.SNI.ListenAddress = "127.0.0.1:32400" }, "local port 32400 is already used by proxy.bootstrapServers[0]"},
+		{func(c *Config) { c.Proxy.SNI.ListenAddress = "" }, "proxy.sni.listenAddress: required with the other SNI settings"},
+	}
+	for _, tc := range cases {
+		c := good
+		tc.mutate(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want %q, got %v", tc.want, err)
+		}
+	}
+}

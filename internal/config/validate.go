@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	validateGateway(&p, "kafka.gateway.", c.Kafka.Gateway)
 	validateGateway(&p, "proxy.gateway.", c.Proxy.Gateway)
 	c.validateListenerTLS(&p)
+	c.validateSNI(&p)
 	c.validateLocalAuth(&p)
 	c.validateACL(&p)
 	c.validateAdmission(&p)

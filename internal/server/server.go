@@ -76,9 +76,12 @@ type Server struct {
 // listener is one local address proxying to one broker.
 type listener struct {
 	net.Listener
-	upstream string
+	upstream string // "" for the SNI listener: the SNI step picks each connection's broker
 	mapping  string // the bootstrap mapping it serves (mappingKey), "" for a dynamic one
 }
+
+// sniListener is the SNI listener's mapping: no configured mapping has it.
+const sniListener = "sni"
 
 // Listener describes a running listener.
 type Listener struct {
@@ -136,6 +139,13 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 	if s.admission, err = admissionSteps(cfg.Proxy, listenTLS, sameCert, gw, m, log); err != nil {
 		s.closeDial()
 		return nil, err
+	}
+	if step, err := s.sniStep(listenTLS); err != nil || step != nil {
+		if err != nil {
+			s.closeDial()
+			return nil, err
+		}
+		s.admission = append(s.admission, *step) // after TLS, which learnt the name
 	}
 	if !cfg.Auth.Local.Enable {
 		// The principal is final after admission: refuse one without a
@@ -221,6 +231,14 @@ func (s *Server) Start() error {
 		}
 		s.topo.Bound(m, addr)
 	}
+	if sni := s.cfg.Proxy.SNI; sni.Enabled() {
+		addr, err := s.listenAs("", sni.ListenAddress, sniListener)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listen %s for SNI routing: %w", sni.ListenAddress, err)
+		}
+		s.topo.SNIBound(addr)
+	}
 	// Always: without a handler, SIGHUP would kill the process.
 	s.watchDone = make(chan struct{})
 	hup := hangups() // before Start returns: a SIGHUP from now on reloads
@@ -275,7 +293,11 @@ func (s *Server) listenAs(broker, local, mapping string) (net.Addr, error) {
 	s.listeners = append(s.listeners, l)
 	s.wg.Add(1)
 	go s.accept(l)
-	s.log.Info("listening", "listen", ln.Addr().String(), "broker", broker)
+	if broker == "" {
+		s.log.Info("listening", "listen", ln.Addr().String(), "routes", "by SNI name")
+	} else {
+		s.log.Info("listening", "listen", ln.Addr().String(), "broker", broker)
+	}
 	return ln.Addr(), nil
 }
 
@@ -306,13 +328,25 @@ func (s *Server) accept(l *listener) {
 func (s *Server) serve(l *listener, conn net.Conn) {
 	defer s.wg.Done()
 	start := time.Now()
-	log := s.log.With("conn", s.connID.Add(1), "remote", conn.RemoteAddr().String(), "listener", l.Addr().String(), "broker", l.upstream)
-	bm := s.metrics.Broker(l.upstream)
-	bm.Opened()
+	log := s.log.With("conn", s.connID.Add(1), "remote", conn.RemoteAddr().String(), "listener", l.Addr().String())
+	// A connection is counted for its broker; on the SNI listener that
+	// is known once admitted (one refused before is counted for "sni").
+	var bm *metrics.Broker
+	opened := func(broker string) {
+		bm = s.metrics.Broker(broker)
+		bm.Opened()
+		log = log.With("broker", broker)
+	}
+	if l.upstream != "" {
+		opened(l.upstream)
+	}
 	handedOff := false
 	reason := "shutdown" // why the connection ends before its session; each return below says
 	defer func() {
 		if !handedOff {
+			if bm == nil {
+				opened(sniListener)
+			}
 			bm.Closed(reason)
 		}
 	}()
@@ -336,6 +370,9 @@ func (s *Server) serve(l *listener, conn net.Conn) {
 		_ = c.Conn.Close()
 		reason = "refused"
 		return
+	}
+	if bm == nil {
+		opened(c.Broker) // routed by the SNI step
 	}
 	if c.Remote.String() != conn.RemoteAddr().String() {
 		log = log.With("client", c.Remote.String()) // behind a balancer (PROXY protocol)

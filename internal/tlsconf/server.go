@@ -125,6 +125,12 @@ func (s *Server) load() error {
 	}
 	cfg := NewServerConfig(kp, pool, o.MinVersion, o.CipherSuites)
 	cfg.CurvePreferences = o.CurvePreferences
+	// No TLS 1.3 session tickets: the ticket a server sends right after the
+	// handshake makes the socket readable before the client's first
+	// request, and kafka-python 2.0 then closes the connection ("Socket
+	// EVENT_READ without in-flight-requests") over SSL without SASL.
+	// Kafka clients hold their connections, so resumption saves little.
+	cfg.SessionTicketsDisabled = true
 	if o.CRLFile != "" {
 		data, err := files.read(o.CRLFile, "CRL")
 		if err != nil {

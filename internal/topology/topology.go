@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/sni"
 )
 
 // ErrNoMapping means a broker has no mapping and dynamic listeners are off.
@@ -31,10 +32,15 @@ type Topology struct {
 	adv    *config.AdvertisedTemplate // nil: advertise DefaultListenerIP
 	listen ListenFunc
 	log    *slog.Logger
+	// names, when SNI routing is on, are what every broker is advertised
+	// as, at sniPort; no dynamic listener is started then.
+	names *sni.Names
 
 	mu       sync.Mutex
-	advert   map[string]address  // broker host:port -> advertised address
-	nodes    map[string]int32    // broker host:port -> node id, once a response named it
+	advert   map[string]address // broker host:port -> advertised address
+	nodes    map[string]int32   // broker host:port -> node id, once a response named it
+	byNode   map[int32]string   // node id -> broker host:port, the latest a response named
+	sniPort  int32
 	nextPort int                 // next sequential dynamic port, 0 for random
 	unmapped map[string]struct{} // brokers already logged as unmapped
 }
@@ -54,7 +60,16 @@ func New(px config.Proxy, listen ListenFunc, log *slog.Logger) (*Topology, error
 		advert:   map[string]address{},
 		unmapped: map[string]struct{}{},
 		nodes:    map[string]int32{},
+		byNode:   map[int32]string{},
 		nextPort: px.DynamicListeners.SequentialMinPort,
+		sniPort:  int32(px.SNI.AdvertisedPort),
+	}
+	if px.SNI.Enabled() {
+		names, err := sni.ParseNames(px.SNI.BootstrapHost, px.SNI.BrokerHostPattern)
+		if err != nil {
+			return nil, fmt.Errorf("--sni-broker-host-pattern: %w", err)
+		}
+		t.names = names
 	}
 	if s := px.DynamicListeners.AdvertisedListener; s != "" {
 		adv, err := config.ParseAdvertisedTemplate(s)
@@ -112,6 +127,26 @@ func (t *Topology) Bound(m config.Mapping, addr net.Addr) {
 	t.mu.Unlock()
 }
 
+// SNIBound records the port the SNI listener bound, advertised with the
+// broker names unless --sni-advertised-port names another.
+func (t *Topology) SNIBound(addr net.Addr) {
+	_, p, err := config.SplitHostPort(addr.String())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil && t.sniPort == 0 {
+		t.sniPort = int32(p)
+	}
+}
+
+// NodeBroker is the address of the broker with nodeID, once a response
+// named it.
+func (t *Topology) NodeBroker(nodeID int32) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.byNode[nodeID]
+	return b, ok
+}
+
 // Advertised returns the proxy address clients are told for a broker
 // address, if it is known.
 func (t *Topology) Advertised(broker string) (string, bool) {
@@ -132,6 +167,18 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.nodes[key] = nodeID
+	if t.names != nil {
+		// One name per node id, whatever the broker's address: a broker
+		// that moves keeps its name, and the SNI step follows it.
+		if nodeID < 0 {
+			return "", 0, fmt.Errorf("broker at %s has node id %d, which has no SNI name", broker, nodeID)
+		}
+		t.byNode[nodeID] = key
+		a := address{t.names.Broker(nodeID), t.sniPort}
+		t.advert[key] = a
+		return a.host, a.port, nil
+	}
+	t.byNode[nodeID] = key
 	if a, ok := t.advert[key]; ok {
 		return a.host, a.port, nil
 	}

@@ -342,3 +342,53 @@ func TestConcurrentMapBroker(t *testing.T) {
 		}
 	}
 }
+
+// TestSNINames: with SNI routing, every broker, mapped or discovered, is
+// advertised by its node's name at the SNI port, no dynamic listener is
+// started, and each node's latest address is known for routing.
+func TestSNINames(t *testing.T) {
+	px := config.Default().Proxy
+	px.BootstrapServers = []config.Mapping{{Upstream: "kafka-0:9092", Listen: "127.0.0.1:32400"}}
+	px.SNI = config.SNI{ListenAddress: "0.0.0.0:0", BootstrapHost: "bootstrap.kafka.test", BrokerHostPattern: "broker-$(nodeId).kafka.test"}
+	fl := &fakeListen{}
+	topo, err := New(px, fl.listen, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.SNIBound(&net.TCPAddr{IP: net.IPv4zero, Port: 9443})
+	for _, b := range []struct {
+		id   int32
+		host string
+	}{{0, "kafka-0"}, {1, "kafka-1"}, {2, "Kafka-2"}} {
+		host, port, err := topo.MapBroker(b.id, b.host, 9092)
+		if want := fmt.Sprintf("broker-%d.kafka.test", b.id); err != nil || host != want || port != 9443 {
+			t.Errorf("MapBroker(%d) = %s:%d, %v; want %s:9443", b.id, host, port, err, want)
+		}
+	}
+	if len(fl.calls) != 0 {
+		t.Errorf("dynamic listeners started: %v", fl.calls)
+	}
+	if b, ok := topo.NodeBroker(2); !ok || b != "kafka-2:9092" {
+		t.Errorf("NodeBroker(2) = %q, %v", b, ok)
+	}
+	if _, _, err := topo.MapBroker(2, "kafka-2b", 9093); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := topo.NodeBroker(2); b != "kafka-2b:9093" {
+		t.Errorf("node 2 moved, NodeBroker(2) = %q", b)
+	}
+	if _, ok := topo.NodeBroker(5); ok {
+		t.Errorf("NodeBroker(5) known before any response named it")
+	}
+	if _, _, err := topo.MapBroker(-1, "kafka-x", 9092); err == nil {
+		t.Errorf("a negative node id got an SNI name")
+	}
+
+	// A fixed advertised port (a load balancer's) wins over the bound one.
+	px.SNI.AdvertisedPort = 443
+	topo, _ = New(px, fl.listen, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	topo.SNIBound(&net.TCPAddr{IP: net.IPv4zero, Port: 9443})
+	if host, port, _ := topo.MapBroker(1, "kafka-1", 9092); host != "broker-1.kafka.test" || port != 443 {
+		t.Errorf("with --sni-advertised-port 443: %s:%d", host, port)
+	}
+}

@@ -205,6 +205,12 @@ func kcatFlow(t *testing.T, s *suite, tg *target, kcat string) {
 		for i := 0; i < 3; i++ {
 			want[net.JoinHostPort(s.listenIP, strconv.Itoa(tg.basePort+i))] = true
 		}
+		if tg.advertised != nil {
+			want = map[string]bool{}
+			for _, a := range tg.advertised {
+				want[a] = true
+			}
+		}
 		var got []string
 		for _, b := range md.Brokers {
 			got = append(got, b.Name)

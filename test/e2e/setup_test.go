@@ -73,21 +73,30 @@ type target struct {
 	// caFile, when set, makes the clients speak TLS to the proxy
 	// (SASL_SSL) and trust this CA.
 	caFile string
+	// advertised, when set, are the broker addresses metadata must list
+	// (else the demo's listeners at basePort+i).
+	advertised []string
 }
 
 // clientSASL is a client's SASL mechanism and credentials (for
 // OAUTHBEARER, password is the token).
 type clientSASL struct{ mechanism, user, password string }
 
-// kcatArgs are kcat's (librdkafka's) options for tg.sasl.
+// kcatArgs are kcat's (librdkafka's) options for tg.sasl and tg.caFile.
 func (tg *target) kcatArgs() []string {
-	if tg.sasl == nil {
-		return nil
-	}
-	args := []string{"-X", "security.protocol=SASL_PLAINTEXT"}
+	var tls []string
 	if tg.caFile != "" {
-		args = []string{"-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + tg.caFile,
-			"-X", "ssl.endpoint.identification.algorithm=https"}
+		tls = []string{"-X", "ssl.ca.location=" + tg.caFile, "-X", "ssl.endpoint.identification.algorithm=https"}
+	}
+	if tg.sasl == nil {
+		if tls == nil {
+			return nil
+		}
+		return append([]string{"-X", "security.protocol=SSL"}, tls...)
+	}
+	args := append([]string{"-X", "security.protocol=SASL_PLAINTEXT"}, tls...)
+	if tls != nil {
+		args[1] = "security.protocol=SASL_SSL"
 	}
 	if tg.sasl.mechanism == "OAUTHBEARER" {
 		// kcat cannot be given a token: librdkafka's only built-in source

@@ -18,7 +18,7 @@ installs the module for the system interpreter only.
 
 SASL towards the proxy (its --auth-local-*) comes from the environment:
 KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (for
-OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL. With
+OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL (SSL alone without a mechanism). With
 KAFKA_EXPECT_AUTH_FAILURE=1 the client only tries to produce one record and
 exits 0 if librdkafka reported an authentication error, and nothing arrived.
 With KAFKA_EXPECT_DENIED=ERROR (a Kafka error name such as
@@ -43,13 +43,11 @@ def fail(msg):
 
 def sasl_conf():
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
-    if not mech:
-        return {}
-    conf = {"security.protocol": "SASL_PLAINTEXT"}
     ca = os.environ.get("KAFKA_SSL_CA_FILE")
-    if ca:
-        conf = {"security.protocol": "SASL_SSL", "ssl.ca.location": ca,
-                "ssl.endpoint.identification.algorithm": "https"}
+    tls = {"ssl.ca.location": ca, "ssl.endpoint.identification.algorithm": "https"} if ca else {}
+    if not mech:
+        return {"security.protocol": "SSL", **tls} if ca else {}
+    conf = {"security.protocol": "SASL_SSL" if ca else "SASL_PLAINTEXT", **tls}
     if mech == "OAUTHBEARER":
         # The token (a signed JWT) comes in KAFKA_SASL_PASSWORD; librdkafka
         # asks for it through oauth_cb, served from poll() and flush().

@@ -17,7 +17,7 @@
 //
 // SASL towards the proxy (its --auth-local-*) comes from the environment:
 // KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (for
-// OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL. With
+// OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL (SSL alone without a mechanism). With
 // KAFKA_EXPECT_AUTH_FAILURE=1 the client only connects a producer and exits 0
 // if kafkajs refused with a SASL authentication error (for OAUTHBEARER: if
 // the send after it fails, see expectAuthFailure). With
@@ -48,9 +48,9 @@ function fail (msg) {
 
 function saslOptions () {
   const mechanism = process.env.KAFKA_SASL_MECHANISM
-  if (!mechanism) return {}
   const ca = process.env.KAFKA_SSL_CA_FILE
   const tls = ca ? { ssl: { ca: [require('fs').readFileSync(ca, 'utf-8')] } } : {}
+  if (!mechanism) return tls
   if (mechanism === 'OAUTHBEARER') {
     const token = process.env.KAFKA_SASL_PASSWORD // a signed JWT
     return { ...tls, sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: token }) } }

@@ -73,17 +73,17 @@ class TokenProvider(AbstractTokenProvider):
 
 def sasl_kwargs():
     """SASL towards the proxy from KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD
-    (for OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL.
+    (for OAUTHBEARER the token), and KAFKA_SSL_CA_FILE for SASL_SSL (SSL
+    without a mechanism).
 
     kafka-python 2.0 sends SaslHandshake v0 and then raw SASL tokens.
     """
     mech = os.environ.get("KAFKA_SASL_MECHANISM")
-    if not mech:
-        return {}
-    conf = {"security_protocol": "SASL_PLAINTEXT"}
     ca = os.environ.get("KAFKA_SSL_CA_FILE")
-    if ca:
-        conf = {"security_protocol": "SASL_SSL", "ssl_cafile": ca, "ssl_check_hostname": True}
+    tls = {"ssl_cafile": ca, "ssl_check_hostname": True} if ca else {}
+    if not mech:
+        return {"security_protocol": "SSL", **tls} if ca else {}
+    conf = {"security_protocol": "SASL_SSL" if ca else "SASL_PLAINTEXT", **tls}
     if mech == "OAUTHBEARER":
         return {
             **conf,
