@@ -14,8 +14,10 @@ import (
 // deployed kafka-proxy, so existing manifests run unchanged.
 func bindServerFlags(fs *pflag.FlagSet, cfg *config.Config) {
 	px, k := &cfg.Proxy, &cfg.Kafka
-	bindGatewayFlags(fs, "auth-gateway-client", &k.Gateway, "Open every broker connection with the gateway handshake towards a server-side kafka-proxy", "Token-provider plugin")
-	bindGatewayFlags(fs, "auth-gateway-server", &px.Gateway, "Admit only client-side kafka-proxies that pass the gateway handshake", "Token-info plugin")
+	bindGatewayFlags(fs, "auth-gateway-client", &k.Gateway, "Open every broker connection with the gateway handshake towards a server-side kafka-proxy", "Token-provider plugin",
+		"google-id-provider, oidc-provider or jwt")
+	bindGatewayFlags(fs, "auth-gateway-server", &px.Gateway, "Admit only client-side kafka-proxies that pass the gateway handshake", "Token-info plugin",
+		"google-id-info or jwt")
 	fs.Var(mappingsValue(&px.BootstrapServers), "bootstrap-server-mapping", "Mapping of Kafka bootstrap server address to local address (host:port,host:port(,advhost:advport)); repeatable")
 	fs.Var(mappingsValue(&px.ExternalServers), "external-server-mapping", "Mapping of Kafka server address to external address (host:port,host:port). A listener for the external address is not started; repeatable")
 	fs.BoolVar(&px.DynamicListeners.Disable, "dynamic-listeners-disable", px.DynamicListeners.Disable, "Disable dynamic listeners")
@@ -167,9 +169,9 @@ func bindACLFlags(fs *pflag.FlagSet, a *config.ACL, au *config.Audit) {
 }
 
 // bindGatewayFlags binds one side's --auth-gateway-* flags.
-func bindGatewayFlags(fs *pflag.FlagSet, prefix string, g *config.Gateway, enable, plugin string) {
+func bindGatewayFlags(fs *pflag.FlagSet, prefix string, g *config.Gateway, enable, plugin, builtins string) {
 	fs.BoolVar(&g.Enable, prefix+"-enable", g.Enable, enable)
-	fs.StringVar(&g.Command, prefix+"-command", g.Command, plugin+" binary of the proxy we replace (net/rpc or gRPC form)")
+	fs.StringVar(&g.Command, prefix+"-command", g.Command, plugin+" binary of the proxy we replace (net/rpc or gRPC form), or a built-in: "+builtins)
 	fs.StringArrayVar(&g.Params, prefix+"-param", g.Params, "Argument passed to --"+prefix+"-command (repeatable, in order)")
 	fs.StringVar(&g.LogLevel, prefix+"-log-level", g.LogLevel, "Lowest level of the plugin's own log lines that are logged: trace, debug, info, warn, error or off")
 	fs.Uint64Var(&g.Magic, prefix+"-magic", g.Magic, "Magic number both sides of the gateway handshake send and expect")

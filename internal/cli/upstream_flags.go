@@ -59,7 +59,7 @@ func bindUpstreamFlags(fs *pflag.FlagSet, k *config.Kafka) {
 	fs.StringToStringVar(&g.SPNHostsMapping, "gssapi-spn-host-mapping", g.SPNHostsMapping, "Mapping of broker hosts to the hosts in their SPNs, e.g. 127.0.0.1=localhost")
 	pl := &s.Plugin
 	fs.BoolVar(&pl.Enable, "sasl-plugin-enable", pl.Enable, "Authenticate to the brokers with OAUTHBEARER tokens from a token-provider plugin (instead of --sasl-enable)")
-	fs.StringVar(&pl.Command, "sasl-plugin-command", pl.Command, "Token-provider plugin binary of the proxy we replace (net/rpc or gRPC form)")
+	fs.StringVar(&pl.Command, "sasl-plugin-command", pl.Command, "Token-provider plugin binary of the proxy we replace (net/rpc or gRPC form), or a built-in: google-id-provider or oidc-provider")
 	fs.StringArrayVar(&pl.Params, "sasl-plugin-param", pl.Params, "Argument passed to --sasl-plugin-command (repeatable, in order)")
 	fs.StringVar(&pl.Mechanism, "sasl-plugin-mechanism", pl.Mechanism, "SASL mechanism of the plugin's tokens: OAUTHBEARER")
 	fs.StringVar(&pl.LogLevel, "sasl-plugin-log-level", pl.LogLevel, "Lowest level of the plugin's own log lines that are logged: trace, debug, info, warn, error or off")

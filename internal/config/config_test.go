@@ -547,3 +547,23 @@ func TestValidateSNI(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateBuiltinTokenSides: a built-in token checker cannot provide
+// tokens, nor a provider check them.
+func TestValidateBuiltinTokenSides(t *testing.T) {
+	c := Default()
+	c.Proxy.BootstrapServers = []Mapping{{Upstream: "kafka-0:9092", Listen: "127.0.0.1:32400"}}
+	c.Kafka.Gateway = Gateway{Enable: true, Command: "google-id-info", Method: "google-id", Timeout: time.Second}
+	c.Proxy.Gateway = Gateway{Enable: true, Command: "oidc-provider", Method: "google-id", Timeout: time.Second}
+	c.Kafka.SASL.Plugin = TokenPlugin{Enable: true, Command: "google-id-info"}
+	err := c.Validate()
+	for _, want := range []string{
+		`kafka.gateway.command: "google-id-info" is the built-in token checker; this side needs a token provider`,
+		`proxy.gateway.command: "oidc-provider" is the built-in token provider; this side needs a token checker`,
+		`kafka.sasl.plugin.command: "google-id-info" checks tokens`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}

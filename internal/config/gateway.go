@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/idtoken"
 )
 
 // BuiltinJWT is the --auth-gateway-*-command that selects the built-in
@@ -58,6 +60,11 @@ func validateGateway(p *Problems, at string, g Gateway) {
 	}
 	if g.Timeout <= 0 {
 		p.add(at+"timeout", "must be positive")
+	}
+	client := at == "kafka.gateway."
+	if client && idtoken.IsInfo(g.Command) || !client && idtoken.IsProvider(g.Command) {
+		p.add(at+"command", "%q is the built-in token %s; this side needs a token %s", g.Command,
+			map[bool]string{true: "checker", false: "provider"}[client], map[bool]string{true: "provider", false: "checker"}[client])
 	}
 	if g.Command != BuiltinJWT {
 		return

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kafka-proxy/kafka-proxy/internal/idtoken"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
@@ -269,6 +270,9 @@ func validateSASL(p *Problems, s *SASL) {
 	if pl := s.Plugin; pl.Enable {
 		if pl.Command == "" {
 			p.add(at+"plugin.command", "is required with the token plugin (--sasl-plugin-command)")
+		}
+		if idtoken.IsInfo(pl.Command) {
+			p.add(at+"plugin.command", "%q checks tokens; --sasl-plugin-command needs a token provider (%s, %s or a plugin)", pl.Command, idtoken.GoogleIDProvider, idtoken.OIDCProvider)
 		}
 		if m := strings.ToUpper(pl.Mechanism); m != "" && m != MechanismOAuthBearer {
 			p.add(at+"plugin.mechanism", "%q: a token plugin provides %s tokens", pl.Mechanism, MechanismOAuthBearer)

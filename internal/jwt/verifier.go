@@ -43,6 +43,9 @@ type Config struct {
 	ClockSkew time.Duration
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Check, if set, is a further check of a verified token's claims
+	// (several accepted issuers or audiences, an e-mail pattern).
+	Check func(claims map[string]any) error
 }
 
 // Keys supplies the key set; Refresh is asked for once when a token names
@@ -125,6 +128,11 @@ func (v *Verifier) check(c josejwt.Claims, all map[string]any) (string, time.Tim
 	}
 	if err := c.ValidateWithLeeway(expected, v.cfg.ClockSkew); err != nil {
 		return "", time.Time{}, invalid(claimError(err, c, v.cfg, now))
+	}
+	if v.cfg.Check != nil {
+		if err := v.cfg.Check(all); err != nil {
+			return "", time.Time{}, invalid(err)
+		}
 	}
 	name, _ := all[v.cfg.PrincipalClaim].(string)
 	if strings.TrimSpace(name) == "" {

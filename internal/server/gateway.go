@@ -10,6 +10,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/gateway"
+	"github.com/kafka-proxy/kafka-proxy/internal/idtoken"
 	"github.com/kafka-proxy/kafka-proxy/internal/jwt"
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
 )
@@ -30,6 +31,15 @@ func newGatewayServer(g config.Gateway, log *slog.Logger) (*gatewayServer, error
 		v, err := gatewayJWT(g.JWT, log)
 		if err != nil {
 			return nil, err
+		}
+		return &gatewayServer{cfg: g, verify: v}, nil
+	}
+	if idtoken.IsInfo(g.Command) {
+		ctx, cancel := context.WithTimeout(context.Background(), g.Timeout+5*time.Second)
+		defer cancel()
+		v, err := idtoken.NewInfo(ctx, g.Command, g.Params, log)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-gateway-server-command: %w", err)
 		}
 		return &gatewayServer{cfg: g, verify: v}, nil
 	}

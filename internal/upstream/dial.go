@@ -23,6 +23,7 @@ import (
 	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
 	"github.com/kafka-proxy/kafka-proxy/internal/gateway"
+	"github.com/kafka-proxy/kafka-proxy/internal/idtoken"
 	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
@@ -219,6 +220,15 @@ func gatewayTokens(g config.Gateway, now func() time.Time, log *slog.Logger) (to
 			return &fileToken{path: g.JWT.TokenFile}, nil, nil
 		}
 		return &commandToken{command: g.JWT.TokenCommand, timeout: g.Timeout, now: now}, nil, nil
+	}
+	if idtoken.IsProvider(g.Command) {
+		ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+		defer cancel()
+		p, err := idtoken.NewProvider(ctx, g.Command, g.Params, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--auth-gateway-client-command: %w", err)
+		}
+		return p, nil, nil
 	}
 	h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: g.Command, Params: g.Params, Timeout: g.Timeout, LogLevel: g.LogLevel}, log.With("plugin", "gateway-client"))
 	if err != nil {

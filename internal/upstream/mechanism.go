@@ -17,6 +17,7 @@ import (
 
 	"github.com/kafka-proxy/kafka-proxy/internal/authplugin"
 	"github.com/kafka-proxy/kafka-proxy/internal/config"
+	"github.com/kafka-proxy/kafka-proxy/internal/idtoken"
 )
 
 // secrets remembers the credentials handed to mechanisms so error texts
@@ -136,6 +137,13 @@ func newTokenSource(ctx context.Context, cfg config.SASL, now func() time.Time, 
 	switch cfg.OAuthSource() {
 	case "plugin":
 		pl := cfg.Plugin
+		if idtoken.IsProvider(pl.Command) {
+			p, err := idtoken.NewProvider(ctx, pl.Command, pl.Params, log)
+			if err != nil {
+				return nil, fmt.Errorf("--sasl-plugin-command: %w", err)
+			}
+			return p, nil
+		}
 		h, err := authplugin.NewHost(authplugin.TokenProvider, authplugin.Config{Command: pl.Command, Params: pl.Params, Timeout: pl.Timeout, LogLevel: pl.LogLevel}, log.With("plugin", "sasl"))
 		if err != nil {
 			return nil, fmt.Errorf("--sasl-plugin-command: %w", err)
