@@ -7,7 +7,8 @@
 #   configuration of their own (the package's own server is not used); haproxy, which the
 #   PROXY protocol tests start on loopback in front of the proxy (send-proxy-v2); and
 #   dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), which the --forward-proxy tests
-#   start on loopback with configurations of their own; and chromium, in which the status
+#   start on loopback with configurations of their own (dante's SOCKS username check goes
+#   through PAM to a password file of the test's, with libpam-pwdfile); and chromium, in which the status
 #   page test renders the demo's page headless; openssl and Java's keytool
 #   (openjdk-17-jre-headless), which check what `kafka-proxy certs` writes; and
 #   krb5-kdc and krb5-admin-server, whose MIT KDC the GSSAPI tests run on loopback
@@ -30,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 
-debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server tinyproxy chromium openssl openjdk-17-jre-headless krb5-kdc krb5-admin-server)
+debs=(kcat python3-confluent-kafka python3-kafka iproute2 slapd haproxy dante-server libpam-pwdfile tinyproxy chromium openssl openjdk-17-jre-headless krb5-kdc krb5-admin-server)
 missing=()
 for p in "${debs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,21 +133,28 @@ func requireTool(t *testing.T, name string, err error) {
 }
 
 // startDante runs Debian's dante-server as a SOCKS5 proxy on loopback whose
-// outgoing connections leave from 127.0.0.2.
-func startDante(t *testing.T) string {
+// outgoing connections leave from 127.0.0.2. With a user, it demands SOCKS5
+// username authentication (RFC 1929), checked by PAM against a password
+// file of the test's (pam_pwdfile; the service file in /etc/pam.d is
+// removed when the test ends).
+func startDante(t *testing.T, user, pass string) string {
 	dir := t.TempDir()
 	port := freeLoopbackPort(t)
 	conf := filepath.Join(dir, "danted.conf")
+	method, rule := "none", ""
+	if user != "" {
+		method, rule = "pam.username", "\n  pam.servicename: "+pamService(t, dir, user, pass)+"\n"
+	}
 	body := fmt.Sprintf(`logoutput: %s
 internal: 127.0.0.1 port = %d
 external: 127.0.0.2
 clientmethod: none
-socksmethod: none
+socksmethod: %s
 user.privileged: root
 user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
-socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }
-`, filepath.Join(dir, "danted.log"), port)
+socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect %s}
+`, filepath.Join(dir, "danted.log"), port, method, rule)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +162,33 @@ socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }
 	startDaemon(t, "dante-server (danted)", addr, "danted", "-f", conf, "-p", filepath.Join(dir, "danted.pid"))
 	return addr
 }
+
+// pamService writes a PAM service that accepts user with pass, from a
+// password file in dir, and returns its name.
+func pamService(t *testing.T, dir, user, pass string) string {
+	t.Helper()
+	if found, _ := filepath.Glob("/usr/lib/*/security/pam_pwdfile.so"); len(found) == 0 {
+		requireTool(t, "libpam-pwdfile", errors.New("no pam_pwdfile.so"))
+	}
+	hash, err := exec.Command("openssl", "passwd", "-6", pass).Output()
+	if err != nil {
+		requireTool(t, "openssl", err)
+	}
+	pwdfile := filepath.Join(dir, "socks-users")
+	if err := os.WriteFile(pwdfile, []byte(user+":"+strings.TrimSpace(string(hash))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("kafka-proxy-test-socks-%d-%d", os.Getpid(), pamServices.Add(1))
+	service := filepath.Join("/etc/pam.d", name)
+	if err := os.WriteFile(service, []byte("auth required pam_pwdfile.so pwdfile="+pwdfile+"\naccount required pam_permit.so\n"), 0o644); err != nil {
+		t.Skipf("cannot write a PAM service (%v): SOCKS5 username authentication not tested", err)
+	}
+	t.Cleanup(func() { _ = os.Remove(service) })
+	return name
+}
+
+// pamServices tells apart the PAM services of one test process.
+var pamServices atomic.Int64
 
 // startTinyproxy runs Debian's tinyproxy as an HTTP CONNECT proxy on
 // loopback with basic authentication, connecting out from 127.0.0.3.
@@ -194,7 +230,9 @@ func TestForwardProxy(t *testing.T) {
 		start     func(t *testing.T) string
 		url       func(addr string) string
 	}{
-		{"socks5", "127.0.0.2", startDante, func(a string) string { return "socks5://" + a }},
+		{"socks5", "127.0.0.2", func(t *testing.T) string { return startDante(t, "", "") }, func(a string) string { return "socks5://" + a }},
+		{"socks5-username", "127.0.0.2", func(t *testing.T) string { return startDante(t, "kp", "tunnel-secret") },
+			func(a string) string { return "socks5://kp:tunnel-secret@" + a }},
 		{"http-connect", "127.0.0.3", func(t *testing.T) string { return startTinyproxy(t, "kp", "tunnel-secret") },
 			func(a string) string { return "http://kp:tunnel-secret@" + a }},
 	} {
@@ -229,6 +267,23 @@ func TestForwardProxy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("socks5 wrong password", func(t *testing.T) {
+		fwd := startDante(t, "kp", "tunnel-secret")
+		c, _ := recordedCluster(t)
+		p := kafkatest.StartProxy(t, c.ListenAddrs(), func(cfg *config.Config) {
+			cfg.Kafka.ForwardProxy = "socks5://kp:wrong-secret@" + fwd
+		})
+		ctx := ctxT(t, 10*time.Second)
+		if err := franzClient(t, p, kgo.RequestRetries(0), kgo.RetryTimeout(time.Second)).Ping(ctx); err == nil {
+			t.Fatal("served through a SOCKS5 proxy that refused the credentials")
+		}
+		if !p.Logs.WaitFor(5*time.Second, "cannot reach broker", "socks", "username/password authentication failed") {
+			t.Errorf("no log line with the SOCKS5 refusal:\n%s", p.Logs.String())
+		}
+		if strings.Contains(p.Logs.String(), "wrong-secret") {
+			t.Error("the forward proxy's password reached the log")
+		}
+	})
 	t.Run("http-connect wrong password", func(t *testing.T) {
 		fwd := startTinyproxy(t, "kp", "tunnel-secret")
 		c, _ := recordedCluster(t)
