@@ -48,7 +48,7 @@ func (h headerOnly) Interest() Interest { return h.in }
 type streamer struct{ fake }
 
 func (streamer) Streams(key, version int16) bool { return key == 1 && version >= 16 }
-func (streamer) Stream(io.Writer, *bufio.Reader, io.Reader, []byte, int, int16, []byte, func()) error {
+func (streamer) Stream(io.Writer, *bufio.Reader, io.Reader, []byte, int, int16, int16, []byte, func()) error {
 	return nil
 }
 

@@ -57,17 +57,20 @@ type ResponseStage interface {
 }
 
 // StreamingStage relays some responses without decoding them whole (Fetch
-// v16+, whose addresses follow the record data). The chain streams a
+// v16+, whose addresses follow the record data; Metadata, whose topics
+// follow the addresses). The chain streams a
 // response only when this stage is the only one that wants it; otherwise
 // it is decoded and OnResponse runs.
 type StreamingStage interface {
 	ResponseStage
 	Streams(key, version int16) bool
-	// Stream relays one response body of n bytes: head is the response
-	// header (already read from r), the body follows in r and then raw,
-	// r's underlying reader, so large values can bypass r's buffer. buf
-	// is scratch; progress (may be nil) is called as bytes move.
-	Stream(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, version int16, buf []byte, progress func()) error
+	// Stream relays one response body of n bytes, of key at version:
+	// head is the response header with its size prefix (already read
+	// from r; the stage writes it, with a new size if the body's length
+	// changes), the body follows in r and then raw, r's underlying reader,
+	// so large values can bypass r's buffer. buf is scratch; progress (may
+	// be nil) is called as bytes move.
+	Stream(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, key, version int16, buf []byte, progress func()) error
 }
 
 // Action is what happens to a request.

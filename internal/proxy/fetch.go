@@ -12,7 +12,8 @@ import (
 // last tagged fields, after all record data, so the address stage walks the
 // body with a small buffer, streams the records and rewrites the endpoints
 // in place (the length, already announced by the size prefix, never
-// changes).
+// changes). For Metadata the brokers come first: the stage rewrites them
+// and the size prefix, then copies the topics through.
 func (s *Session) relayStreamed(st pipeline.StreamingStage, e inflight, total int) error {
 	head, err := s.upR.Peek(min(total, s.upR.Size()))
 	if err != nil {
@@ -27,7 +28,7 @@ func (s *Session) relayStreamed(st pipeline.StreamingStage, e inflight, total in
 	_, _ = s.upR.Discard(headerLen) // head stays valid until the next read
 	bufp := s.opts.Buffers.Get()
 	defer s.opts.Buffers.Put(bufp)
-	if err := st.Stream(s.client, s.upR, s.up.Conn, head[:headerLen], total-headerLen, e.version, *bufp, s.extendReadFn); err != nil {
+	if err := st.Stream(s.client, s.upR, s.up.Conn, head[:headerLen], total-headerLen, e.key, e.version, *bufp, s.extendReadFn); err != nil {
 		return fmt.Errorf("relay %s v%d response: %w", keyName(e.key), e.version, err)
 	}
 	s.metrics.Response(total)

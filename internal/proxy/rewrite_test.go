@@ -103,7 +103,7 @@ func TestMetadataRewriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = writeAll(h.broker, responseFrame(metadataResponse(12, "fail"), 1)) }()
-	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "Metadata v12 response: rewrite: map broker") {
+	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "Metadata v12 response: map broker 1 at fail:9092") {
 		t.Fatalf("Run = %v", err)
 	}
 	expectEOF(t, h.client, "client")

@@ -45,12 +45,14 @@ const (
 	minStreamBuf = 1 << 10
 )
 
-// Streamed reports whether a response of key at version is relayed with
-// StreamFetchProgress rather than decoded whole: Fetch v16+, whose node
-// endpoints follow the record data. (The whole-message rewrite still
-// handles those versions; the tests use it as the oracle for the stream.)
+// Streamed reports whether a response of key at version is relayed by
+// streaming rather than decoded whole: Fetch v16+, whose node endpoints
+// follow the record data (StreamFetchProgress), and Metadata at every
+// version, whose topics follow the brokers (StreamMetadata). (The
+// whole-message rewrite still handles those versions, for a chain in
+// which another stage reads them, and the tests use it as the oracle.)
 func Streamed(key, version int16) bool {
-	return key == kmsg.Fetch.Int16() && version >= fetchStreamMinVersion
+	return key == kmsg.Fetch.Int16() && version >= fetchStreamMinVersion || key == kmsg.Metadata.Int16()
 }
 
 // StreamFetch relays one Fetch response body of n bytes (v16+, the bytes

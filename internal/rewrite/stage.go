@@ -49,7 +49,10 @@ func (a addresses) OnResponse(ex *pipeline.Exchange, resp kmsg.Response) (bool, 
 
 func (addresses) Streams(key, version int16) bool { return Streamed(key, version) }
 
-func (a addresses) Stream(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, version int16, buf []byte, progress func()) error {
+func (a addresses) Stream(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n int, key, version int16, buf []byte, progress func()) error {
+	if key == kmsg.Metadata.Int16() {
+		return StreamMetadata(w, r, raw, head, n, version, a.m, buf, progress)
+	}
 	return StreamFetchProgress(w, r, raw, head, n, version, a.m, buf, progress)
 }
 
