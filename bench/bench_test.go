@@ -30,6 +30,7 @@ func TestQuick(t *testing.T) {
 	cfg.IdleConns = 200
 	cfg.HoldConns = 500
 	cfg.HoldFor = 200 * time.Millisecond
+	cfg.MetadataTopics = 30
 	var progress bytes.Buffer
 	cfg.Progress = &progress
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -57,6 +58,9 @@ func TestQuick(t *testing.T) {
 		}
 		if l := rd.Latency[v]; l.Samples == 0 || l.P50 <= 0 {
 			t.Errorf("%s has no latency samples: %+v", v, l)
+		}
+		if m := rd.Metadata[v]; m.Requests != metadataRequests || m.P50 <= 0 || m.ConcurrentOK != metadataConcurrent || v != direct && m.PeakRSS == 0 {
+			t.Errorf("%s metadata phase: %+v", v, m)
 		}
 		if v != direct {
 			if p := rd.Produce[v]; p.MiddleCPU <= 0 && p.Bytes > 50e6 {

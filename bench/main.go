@@ -96,13 +96,17 @@ type Config struct {
 	IdleConns       int           // idle proxied connections for the RSS measurement
 	HoldConns       int           // concurrent connections for the hold check (0: skip)
 	HoldFor         time.Duration // how long the hold check keeps them open
-	ProxyBin        string        // prebuilt kafka-proxy binary; empty: go build one
-	ProxyFlags      []string      // extra `kafka-proxy server` flags (development, tuning)
-	JSON            string        // also write raw results here
-	Phases          []string      // subset of phases to run (development); nil: all
-	Variants        []string      // subset of variants to run (development); nil: all
-	Quick           bool
-	Progress        io.Writer `json:"-"` // progress lines; nil: discarded
+	// MetadataTopics × MetadataPartitions is the cluster the metadata
+	// phase asks full Metadata of (0 topics: no metadata phase).
+	MetadataTopics     int
+	MetadataPartitions int
+	ProxyBin           string   // prebuilt kafka-proxy binary; empty: go build one
+	ProxyFlags         []string // extra `kafka-proxy server` flags (development, tuning)
+	JSON               string   // also write raw results here
+	Phases             []string // subset of phases to run (development); nil: all
+	Variants           []string // subset of variants to run (development); nil: all
+	Quick              bool
+	Progress           io.Writer `json:"-"` // progress lines; nil: discarded
 }
 
 // DefaultConfig is the full run: about five minutes on two cores.
@@ -120,6 +124,8 @@ func DefaultConfig() Config {
 		IdleConns:       2000,
 		HoldConns:       10000,
 		HoldFor:         3 * time.Second,
+
+		MetadataPartitions: 10,
 	}
 }
 
@@ -155,11 +161,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	idle := fs.Int("idle-conns", d.IdleConns, "idle connections opened to measure RSS per connection")
 	hold := fs.Int("hold-conns", d.HoldConns, "concurrent proxied connections the hold check opens (0 skips it)")
 	holdFor := fs.Duration("hold-for", d.HoldFor, "how long the hold check keeps its connections open")
+	metaTopics := fs.Int("metadata-topics", d.MetadataTopics, "topics the metadata phase creates and asks full Metadata of (0: no metadata phase)")
+	metaParts := fs.Int("metadata-partitions", d.MetadataPartitions, "partitions of each metadata-phase topic")
 	bin := fs.String("proxy-bin", "", "prebuilt kafka-proxy binary (default: go build ./cmd/kafka-proxy into a temp dir)")
 	var proxyFlags stringsFlag
 	fs.Var(&proxyFlags, "proxy-flag", "extra `kafka-proxy server` argument, repeatable (e.g. --proxy-flag=--debug-enable); the report names them")
 	js := fs.String("json", "", "also write the raw per-round results as JSON to this file")
-	phases := fs.String("phases", "", "development: comma-separated subset of produce,consume,latency,idle,hold (targets need all)")
+	phases := fs.String("phases", "", "development: comma-separated subset of produce,consume,latency,idle,hold,metadata (targets need all)")
 	variants := fs.String("variants", "", "development: comma-separated subset of direct,forward,proxy,proxy-acl (targets need all)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -190,6 +198,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	apply("idle-conns", func() { cfg.IdleConns = *idle })
 	apply("hold-conns", func() { cfg.HoldConns = *hold })
 	apply("hold-for", func() { cfg.HoldFor = *holdFor })
+	apply("metadata-topics", func() { cfg.MetadataTopics = *metaTopics })
+	apply("metadata-partitions", func() { cfg.MetadataPartitions = *metaParts })
 	cfg.ProxyBin, cfg.JSON, cfg.ProxyFlags = *bin, *js, proxyFlags
 	if *phases != "" {
 		cfg.Phases = strings.Split(*phases, ",")
@@ -226,9 +236,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("--hold-conns %d: want 0..20000", c.HoldConns)
 	case c.HoldFor < 0 || c.HoldFor > 10*time.Minute:
 		return fmt.Errorf("--hold-for %v: want 0..10m", c.HoldFor)
+	case c.MetadataTopics < 0 || c.MetadataTopics > 20000:
+		return fmt.Errorf("--metadata-topics %d: want 0..20000", c.MetadataTopics)
+	case c.MetadataPartitions < 1 || c.MetadataPartitions > 100:
+		return fmt.Errorf("--metadata-partitions %d: want 1..100", c.MetadataPartitions)
 	}
 	for _, p := range c.Phases {
-		if !slices.Contains([]string{"produce", "consume", "latency", "idle", "hold"}, p) {
+		if !slices.Contains([]string{"produce", "consume", "latency", "idle", "hold", "metadata"}, p) {
 			return fmt.Errorf("--phases: unknown phase %q", p)
 		}
 	}

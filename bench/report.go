@@ -240,6 +240,12 @@ func (r *Results) WriteReport(w io.Writer) {
 	row("middle CPU s/GB, consume", 2, func(rd Round, v string) float64 { return cpuGB(rd.Consume, v, middleCPU) })
 	row(fmt.Sprintf("middle RSS KiB/idle conn (%d)", c.IdleConns), 1, func(rd Round, v string) float64 { return idleKiB(rd.Idle, v) })
 	row(fmt.Sprintf("  same, after one %d KiB produce", trafficBytes>>10), 1, func(rd Round, v string) float64 { return idleTrafficKiB(rd.Idle, v) })
+	if c.MetadataTopics > 0 {
+		label := fmt.Sprintf("full Metadata %dx%d", c.MetadataTopics, c.MetadataPartitions)
+		row(label+": middle CPU µs/req", 0, func(rd Round, v string) float64 { return metaCPU(rd.Metadata, v) })
+		row("  p50 µs", 0, func(rd Round, v string) float64 { return metaP50(rd.Metadata, v) })
+		row(fmt.Sprintf("  middle peak RSS MiB, %d at once", metadataConcurrent), 1, func(rd Round, v string) float64 { return metaRSS(rd.Metadata, v) })
+	}
 	row("cluster CPU s/GB, produce", 2, func(rd Round, v string) float64 { return cpuGB(rd.Produce, v, clusterCPU) })
 	row("cluster CPU s/GB, consume", 2, func(rd Round, v string) float64 { return cpuGB(rd.Consume, v, clusterCPU) })
 	row("client CPU s/GB, produce", 2, func(rd Round, v string) float64 { return cpuGB(rd.Produce, v, clientCPU) })
@@ -288,6 +294,12 @@ func (r *Results) WriteReport(w io.Writer) {
 		d := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p99) - lat(rd.Latency, direct, p99) }))
 		d50 := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p50) - lat(rd.Latency, direct, p50) }))
 		fmt.Fprintf(w, "  %-9s p50 %+.0f µs, p99 %+.0f µs over direct\n", name(v), d50, d)
+	}
+	if c.MetadataTopics > 0 {
+		cpu := median(r.perRound(func(rd Round) float64 { return ratio(metaCPU(rd.Metadata, proxied), metaCPU(rd.Metadata, forward)) }))
+		rss := median(r.perRound(func(rd Round) float64 { return ratio(metaRSS(rd.Metadata, proxied), metaRSS(rd.Metadata, forward)) }))
+		p50 := median(r.perRound(func(rd Round) float64 { return ratio(metaP50(rd.Metadata, proxied), metaP50(rd.Metadata, direct)) }))
+		fmt.Fprintf(w, "  full Metadata %dx%d: proxy/forwarder CPU %.2f, peak RSS %.2f; proxy/direct p50 %.3f\n", c.MetadataTopics, c.MetadataPartitions, cpu, rss, p50)
 	}
 	if h := r.Hold; h != nil {
 		fmt.Fprintf(w, "  hold: %d/%d proxied connections answered after %v open (opened in %v; %.1f KiB RSS and %.1f fds each in the proxy)%s%s\n",
@@ -351,4 +363,29 @@ func (r *Results) WriteJSON(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// metaCPU is the middle's CPU per full Metadata request, in µs.
+func metaCPU(m map[string]MetadataCost, v string) float64 {
+	c, ok := m[v]
+	if !ok || c.Requests == 0 || v == direct {
+		return math.NaN()
+	}
+	return float64(c.MiddleCPU.Microseconds()) / float64(c.Requests)
+}
+
+func metaP50(m map[string]MetadataCost, v string) float64 {
+	c, ok := m[v]
+	if !ok {
+		return math.NaN()
+	}
+	return float64(c.P50.Microseconds())
+}
+
+func metaRSS(m map[string]MetadataCost, v string) float64 {
+	c, ok := m[v]
+	if !ok || v == direct {
+		return math.NaN()
+	}
+	return float64(c.PeakRSS) / (1 << 20)
 }

@@ -51,7 +51,9 @@ type Round struct {
 	Consume map[string]Throughput
 	Latency map[string]Latency
 	Idle    map[string]Idle // forward and proxy only
-	Order   []string        // the order variants ran in this round
+	// Metadata is the metadata phase's (with --metadata-topics).
+	Metadata map[string]MetadataCost `json:",omitempty"`
+	Order    []string                // the order variants ran in this round
 }
 
 // Results is a whole run.
@@ -144,6 +146,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return cluster.command("advertise " + strings.Join(v.advertise, ","))
 	}
 
+	if cfg.MetadataTopics > 0 && cfg.runs("metadata", "") {
+		logf("creating %d topics of %d partitions for the metadata phase", cfg.MetadataTopics, cfg.MetadataPartitions)
+		if err := createMetadataTopics(ctx, brokers[0], cfg.MetadataTopics, cfg.MetadataPartitions); err != nil {
+			return nil, fmt.Errorf("metadata topics: %w", err)
+		}
+	}
+
 	for r := 0; r < cfg.Rounds; r++ {
 		round := Round{Produce: map[string]Throughput{}, Consume: map[string]Throughput{},
 			Latency: map[string]Latency{}, Idle: map[string]Idle{}}
@@ -186,6 +195,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 					us(l.P50), us(l.P99), us(l.P999), us(l.Max), l.Samples, l.Late))
 			}
 			err = wrapRound(err, r, "latency")
+		}
+		if vs := active("metadata"); err == nil && cfg.MetadataTopics > 0 && len(vs) > 0 {
+			round.Metadata, err = metadataPhase(ctx, vs, use, cfg.MetadataTopics)
+			for _, v := range vs {
+				m := round.Metadata[v.name]
+				log("metadata", v.name, fmt.Sprintf("%d KB: middle CPU %s per request, p50 %s; %d concurrent: peak RSS %s (%d answered)",
+					m.Bytes/1000, us(m.MiddleCPU/time.Duration(max(m.Requests, 1))), us(m.P50), metadataConcurrent, mib(m.PeakRSS), m.ConcurrentOK))
+			}
+			err = wrapRound(err, r, "metadata")
 		}
 		if err == nil {
 			err = cluster.command("advertise real")
