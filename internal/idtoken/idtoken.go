@@ -16,12 +16,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/jwt"
 )
 
 // The component names.
@@ -163,15 +164,10 @@ func checkEndpoint(raw string) error {
 	if err != nil {
 		return err
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return nil
-		}
+	if !jwt.SecureURL(u) {
+		return fmt.Errorf("%q: want an https URL (http only to a loopback address)", raw)
 	}
-	return fmt.Errorf("%q: want an https URL (http only to a loopback address)", raw)
+	return nil
 }
 
 // postForm sends a token request and decodes the JSON answer into out.

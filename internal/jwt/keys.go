@@ -192,16 +192,26 @@ func CheckURL(rawURL string) error {
 	if err != nil {
 		return fmt.Errorf("jwks url: %w", err)
 	}
-	switch u.Scheme {
-	case "https":
+	if SecureURL(u) {
 		return nil
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return nil
-		}
+	}
+	if u.Scheme == "http" {
 		return fmt.Errorf("jwks url %s: http only to a loopback address; keys fetched in the clear could be forged", rawURL)
 	}
 	return fmt.Errorf("jwks url %q: want https://", rawURL)
+}
+
+// SecureURL reports whether u is https, or http to a loopback address (a
+// local service): what the proxy fetches keys and tokens from.
+func SecureURL(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		ip := net.ParseIP(u.Hostname())
+		return ip != nil && ip.IsLoopback() || u.Hostname() == "localhost"
+	}
+	return false
 }
 
 func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
