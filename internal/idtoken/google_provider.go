@@ -2,7 +2,6 @@ package idtoken
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -64,21 +62,23 @@ func newGoogleProvider(params []string, log *slog.Logger) (*cachingProvider, err
 	if timeout <= 0 {
 		return nil, fmt.Errorf("--timeout %d must be positive", timeout)
 	}
-	g := &googleSource{audience: audience, client: httpClient(), watch: watch, log: log}
-	switch {
-	case !adc && file == "":
+	if !adc && file == "" {
 		return nil, errors.New("--credentials-file is required (or --adc)")
-	case !adc:
-		g.file = file
-	default:
-		g.file = defaultCredentialsFile()
 	}
-	if g.file != "" {
-		if _, err := g.credentials(); err != nil {
+	if adc {
+		file = defaultCredentialsFile()
+	}
+	g := &googleSource{audience: audience, client: httpClient()}
+	serviceAccount := true // the metadata server's identity is one
+	if file != "" {
+		g.creds = &credentialsFile[googleCredentials]{component: GoogleIDProvider, path: file, watch: watch, check: checkGoogleCredentials, log: log}
+		c, err := g.creds.get()
+		if err != nil {
 			return nil, err
 		}
+		serviceAccount = c.Type == "service_account"
 	}
-	if g.audience == "" && (g.file == "" || g.creds.Type == "service_account") {
+	if audience == "" && serviceAccount {
 		return nil, errors.New("--target-audience is required for a service account")
 	}
 	return &cachingProvider{name: GoogleIDProvider, timeout: time.Duration(timeout) * time.Second, fetch: g.fetch, now: time.Now, log: log}, nil
@@ -101,83 +101,43 @@ func defaultCredentialsFile() string {
 
 // googleSource fetches Google ID tokens.
 type googleSource struct {
-	file     string // "" for the metadata server
+	creds    *credentialsFile[googleCredentials] // nil for the metadata server
 	audience string
 	client   *http.Client
-	watch    bool
-	log      *slog.Logger
-
-	mu    sync.Mutex
-	stamp os.FileInfo
-	creds googleCredentials
 }
 
-// credentials reads the credentials file, again when it changed (with
-// --credentials-watch, as the proxy we replace watches it). A changed file
-// that cannot be used keeps the credentials read before, and says why.
-func (g *googleSource) credentials() (googleCredentials, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	c, err := g.readLocked()
-	if err != nil && g.creds.Type != "" {
-		g.log.Error("credentials file not reloaded: the previous credentials stay", "component", GoogleIDProvider, "file", g.file, "err", err)
-		return g.creds, nil
-	}
-	return c, err
-}
-
-func (g *googleSource) readLocked() (googleCredentials, error) {
-	if g.creds.Type != "" && !g.watch {
-		return g.creds, nil
-	}
-	stamp, err := os.Stat(g.file)
-	if err != nil {
-		return googleCredentials{}, fmt.Errorf("credentials file: %w", err)
-	}
-	if g.creds.Type != "" && tlsconf.Unchanged(g.stamp, stamp) {
-		return g.creds, nil
-	}
-	data, err := os.ReadFile(g.file)
-	if err != nil {
-		return googleCredentials{}, fmt.Errorf("credentials file: %w", err)
-	}
-	var c googleCredentials
-	if err := json.Unmarshal(data, &c); err != nil {
-		return googleCredentials{}, fmt.Errorf("credentials file %s: %w", g.file, err)
-	}
+// checkGoogleCredentials accepts a service account key or a user's
+// credentials, with a token endpoint the proxy may send them to.
+func checkGoogleCredentials(c *googleCredentials) error {
 	if c.TokenURI == "" {
 		c.TokenURI = googleTokenURI
 	}
 	if err := checkEndpoint(c.TokenURI); err != nil {
-		return googleCredentials{}, fmt.Errorf("credentials file %s: token_uri %w", g.file, err)
+		return fmt.Errorf("token_uri %w", err)
 	}
 	switch c.Type {
 	case "service_account":
 		if c.ClientEmail == "" || c.PrivateKey == "" {
-			return googleCredentials{}, fmt.Errorf("credentials file %s: a service account key needs client_email and private_key", g.file)
+			return errors.New("a service account key needs client_email and private_key")
 		}
 		if _, err := tlsconf.ParsePrivateKeyPEM([]byte(c.PrivateKey), nil); err != nil {
-			return googleCredentials{}, fmt.Errorf("credentials file %s: private_key: %w", g.file, err)
+			return fmt.Errorf("private_key: %w", err)
 		}
 	case "authorized_user":
 		if c.ClientID == "" || c.ClientSecret == "" || c.RefreshToken == "" {
-			return googleCredentials{}, fmt.Errorf("credentials file %s: user credentials need client_id, client_secret and refresh_token", g.file)
+			return errors.New("user credentials need client_id, client_secret and refresh_token")
 		}
 	default:
-		return googleCredentials{}, fmt.Errorf("credentials file %s: type %q is not service_account or authorized_user", g.file, c.Type)
+		return fmt.Errorf("type %q is not service_account or authorized_user", c.Type)
 	}
-	if g.creds.Type != "" {
-		g.log.Info("credentials file reloaded", "component", GoogleIDProvider, "file", g.file)
-	}
-	g.creds, g.stamp = c, stamp
-	return c, nil
+	return nil
 }
 
 func (g *googleSource) fetch(ctx context.Context) (string, error) {
-	if g.file == "" {
+	if g.creds == nil {
 		return g.fromMetadataServer(ctx)
 	}
-	c, err := g.credentials()
+	c, err := g.creds.get()
 	if err != nil {
 		return "", err
 	}

@@ -41,7 +41,6 @@ func IsInfo(command string) bool { return command == GoogleIDInfo }
 // Provider hands out tokens, cached until a minute before they expire.
 type Provider interface {
 	Token(ctx context.Context) (string, error)
-	Close()
 }
 
 // NewProvider starts the named provider with its parameters and fetches a
@@ -112,8 +111,6 @@ func (p *cachingProvider) Token(ctx context.Context) (string, error) {
 	p.log.Info("new token", "component", p.name, "expires", exp.UTC().Format(time.RFC3339))
 	return tok, nil
 }
-
-func (p *cachingProvider) Close() {}
 
 // expiryOf reads the exp claim of a JWT without verifying it: the proxy
 // only needs to know when to ask for a new one; the broker or gateway

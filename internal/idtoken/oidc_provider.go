@@ -2,19 +2,15 @@ package idtoken
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/kafka-proxy/kafka-proxy/internal/tlsconf"
 )
 
 // oidcCredentials is oidc-provider's credentials file: an OAuth 2.0
@@ -53,77 +49,41 @@ func newOIDCProvider(params []string, log *slog.Logger) (*cachingProvider, error
 	if file == "" {
 		return nil, errors.New("--credentials-file is required")
 	}
-	o := &oidcSource{file: file, watch: watch, client: httpClient(), log: log}
-	if _, err := o.credentials(); err != nil {
+	o := &oidcSource{client: httpClient(),
+		creds: &credentialsFile[oidcCredentials]{component: OIDCProvider, path: file, watch: watch, check: checkOIDCCredentials, log: log}}
+	if _, err := o.creds.get(); err != nil {
 		return nil, err
 	}
 	return &cachingProvider{name: OIDCProvider, timeout: time.Duration(timeout) * time.Second, fetch: o.fetch, now: time.Now, log: log}, nil
 }
 
 type oidcSource struct {
-	file   string
-	watch  bool
+	creds  *credentialsFile[oidcCredentials]
 	client *http.Client
-	log    *slog.Logger
 
-	mu    sync.Mutex
-	stamp os.FileInfo
-	creds *oidcCredentials
+	mu sync.Mutex
 	// inBody: the endpoint refused HTTP Basic client authentication and
 	// took the client in the form instead (RFC 6749 2.3.1 allows both).
 	inBody bool
 }
 
-// credentials reads the file, again when it changed (--credentials-watch);
-// a changed file that cannot be used keeps the previous credentials.
-func (o *oidcSource) credentials() (oidcCredentials, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.creds != nil && !o.watch {
-		return *o.creds, nil
-	}
-	st, err := os.Stat(o.file)
-	if err == nil && o.creds != nil && tlsconf.Unchanged(o.stamp, st) {
-		return *o.creds, nil
-	}
-	c, err := readOIDCCredentials(o.file)
-	if err != nil {
-		if o.creds != nil {
-			o.log.Error("credentials file not reloaded: the previous credentials stay", "component", OIDCProvider, "file", o.file, "err", err)
-			return *o.creds, nil
-		}
-		return oidcCredentials{}, err
-	}
-	if o.creds != nil {
-		o.log.Info("credentials file reloaded", "component", OIDCProvider, "file", o.file)
-	}
-	o.creds, o.stamp = &c, st
-	return c, nil
-}
-
-func readOIDCCredentials(file string) (oidcCredentials, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return oidcCredentials{}, fmt.Errorf("credentials file: %w", err)
-	}
-	var c oidcCredentials
-	if err := json.Unmarshal(data, &c); err != nil {
-		return oidcCredentials{}, fmt.Errorf("credentials file %s: %w", file, err)
-	}
+// checkOIDCCredentials requires a client and a token endpoint the proxy
+// may send it to, and a user for the password grant.
+func checkOIDCCredentials(c *oidcCredentials) error {
 	if c.TokenURL == "" || c.ClientID == "" {
-		return oidcCredentials{}, fmt.Errorf("credentials file %s: token_url and client_id are required", file)
+		return errors.New("token_url and client_id are required")
 	}
 	if err := checkEndpoint(c.TokenURL); err != nil {
-		return oidcCredentials{}, fmt.Errorf("credentials file %s: token_url %w", file, err)
+		return fmt.Errorf("token_url %w", err)
 	}
 	if c.GrantType == "password" && c.Username == "" {
-		return oidcCredentials{}, fmt.Errorf("credentials file %s: the password grant needs username and password", file)
+		return errors.New("the password grant needs username and password")
 	}
-	return c, nil
+	return nil
 }
 
 func (o *oidcSource) fetch(ctx context.Context) (string, error) {
-	c, err := o.credentials()
+	c, err := o.creds.get()
 	if err != nil {
 		return "", err
 	}

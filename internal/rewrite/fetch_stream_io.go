@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 
@@ -81,22 +82,29 @@ func (s *fetchStream) copyN(k uint64, what string) error {
 	if err := s.flush(); err != nil {
 		return err
 	}
-	for n > 0 && s.r.Buffered() > 0 {
-		b, _ := s.r.Peek(min(n, s.r.Buffered()))
-		if _, err := s.w.Write(b); err != nil {
+	return relayRest(s.w, s.r, s.raw, n, s.copyBuf, s.progress, what)
+}
+
+// relayRest passes the next n bytes of r through to w: what r has
+// buffered, then the rest straight from raw (r's underlying reader; nil to
+// read through r), so wire.CopyN can splice TCP to TCP.
+func relayRest(w io.Writer, r *bufio.Reader, raw io.Reader, n int, buf []byte, progress func(), what string) error {
+	for n > 0 && r.Buffered() > 0 {
+		b, _ := r.Peek(min(n, r.Buffered()))
+		if _, err := w.Write(b); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
-		_, _ = s.r.Discard(len(b))
+		_, _ = r.Discard(len(b))
 		n -= len(b)
 	}
 	if n == 0 {
 		return nil
 	}
-	src := s.raw
+	src := raw
 	if src == nil {
-		src = s.r
+		src = r
 	}
-	if err := wire.CopyNProgress(s.w, src, int64(n), s.copyBuf, s.progress); err != nil {
+	if err := wire.CopyNProgress(w, src, int64(n), buf, progress); err != nil {
 		return fmt.Errorf("copy %s: %w", what, err)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-proxy/kafka-proxy/internal/pipeline"
-	"github.com/kafka-proxy/kafka-proxy/internal/wire"
 )
 
 // ErrMalformedMetadata is returned (wrapped) by StreamMetadata for a body
@@ -72,23 +71,7 @@ func StreamMetadata(w io.Writer, r *bufio.Reader, raw io.Reader, head []byte, n 
 	if _, err := w.Write(out); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	rest := n - len(mw.pre)
-	for rest > 0 && r.Buffered() > 0 {
-		b, _ := r.Peek(min(rest, r.Buffered()))
-		if _, err := w.Write(b); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-		_, _ = r.Discard(len(b))
-		rest -= len(b)
-	}
-	src := raw
-	if src == nil {
-		src = r
-	}
-	if err := wire.CopyNProgress(w, src, int64(rest), buf, progress); err != nil {
-		return fmt.Errorf("copy metadata topics: %w", err)
-	}
-	return nil
+	return relayRest(w, r, raw, n-len(mw.pre), buf, progress, "metadata topics")
 }
 
 // mapMetadataPrefix decodes the broker section with kmsg, maps its

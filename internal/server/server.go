@@ -140,11 +140,7 @@ func New(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*Server, erro
 		s.closeDial()
 		return nil, err
 	}
-	if step, err := s.sniStep(listenTLS); err != nil || step != nil {
-		if err != nil {
-			s.closeDial()
-			return nil, err
-		}
+	if step := s.sniStep(listenTLS); step != nil {
 		s.admission = append(s.admission, *step) // after TLS, which learnt the name
 	}
 	if !cfg.Auth.Local.Enable {

@@ -33,20 +33,17 @@ type sniBrokers struct {
 	looked time.Time  // when the last lookup ended
 }
 
-// sniStep is the SNI admission step, nil when SNI routing is off. It warns
-// of names the listener's certificate does not cover.
-func (s *Server) sniStep(listenTLS *tls.Config) (*pipeline.Step, error) {
-	c := s.cfg.Proxy.SNI
-	if !c.Enabled() {
-		return nil, nil
-	}
-	names, err := sni.ParseNames(c.BootstrapHost, c.BrokerHostPattern)
-	if err != nil {
-		return nil, err
+// sniStep is the SNI admission step, with the names the topology
+// advertises; nil when SNI routing is off. It warns of names the
+// listener's certificate does not cover.
+func (s *Server) sniStep(listenTLS *tls.Config) *pipeline.Step {
+	names := s.topo.SNINames()
+	if names == nil {
+		return nil
 	}
 	warnUncoveredNames(listenTLS, names, s.log)
 	step := sni.Step(names, &sniBrokers{s: s})
-	return &step, nil
+	return &step
 }
 
 // warnUncoveredNames logs the SNI names the listener's certificate does

@@ -138,6 +138,9 @@ func (t *Topology) SNIBound(addr net.Addr) {
 	}
 }
 
+// SNINames are the names of SNI routing, nil when it is off.
+func (t *Topology) SNINames() *sni.Names { return t.names }
+
 // NodeBroker is the address of the broker with nodeID, once a response
 // named it.
 func (t *Topology) NodeBroker(nodeID int32) (string, bool) {
@@ -167,18 +170,17 @@ func (t *Topology) MapBroker(nodeID int32, host string, port int32) (string, int
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.nodes[key] = nodeID
+	t.byNode[nodeID] = key
 	if t.names != nil {
 		// One name per node id, whatever the broker's address: a broker
 		// that moves keeps its name, and the SNI step follows it.
 		if nodeID < 0 {
 			return "", 0, fmt.Errorf("broker at %s has node id %d, which has no SNI name", broker, nodeID)
 		}
-		t.byNode[nodeID] = key
 		a := address{t.names.Broker(nodeID), t.sniPort}
 		t.advert[key] = a
 		return a.host, a.port, nil
 	}
-	t.byNode[nodeID] = key
 	if a, ok := t.advert[key]; ok {
 		return a.host, a.port, nil
 	}
