@@ -24,6 +24,11 @@ const (
 	// proxy without ACLs and of the raw forwarder.
 	targetACLvsProxy   = 1.15
 	targetACLvsForward = 1.25
+	// Issue 12: a small request (the paced 1 KiB ProduceSync) costs the
+	// proxy at most this much more CPU than the forwarder, and adds at
+	// most this much to the forwarder's p99.
+	targetSmallCPURatio    = 1.15
+	targetP99OverForwarder = 30 * time.Microsecond
 )
 
 // median of the finite values; NaN if there are none.
@@ -112,6 +117,15 @@ func lat(m map[string]Latency, v string, q func(Latency) time.Duration) float64 
 	return float64(q(l).Microseconds())
 }
 
+// latCPU is a variant's middle CPU per paced round trip, in µs.
+func latCPU(m map[string]Latency, v string) float64 {
+	l, ok := m[v]
+	if !ok || l.Samples == 0 {
+		return math.NaN()
+	}
+	return l.cpuPerRequest()
+}
+
 func p50(l Latency) time.Duration  { return l.P50 }
 func p99(l Latency) time.Duration  { return l.P99 }
 func p999(l Latency) time.Duration { return l.P999 }
@@ -179,6 +193,14 @@ func (r *Results) Checks() []check {
 	}))
 	out = append(out, check{name: "proxy p99 − direct p99, produce round trip", measured: fmt.Sprintf("%+.0f µs", d),
 		target: fmt.Sprintf("≤ +%d µs", targetP99Extra.Microseconds()), pass: d <= float64(targetP99Extra.Microseconds()), known: !math.IsNaN(d)})
+	sc := median(r.perRound(func(rd Round) float64 { return ratio(latCPU(rd.Latency, proxied), latCPU(rd.Latency, forward)) }))
+	out = append(out, check{name: "proxy CPU ÷ forwarder CPU per 1 KiB produce round trip", measured: fmt.Sprintf("%.2f×", sc),
+		target: fmt.Sprintf("≤ %.2f×", targetSmallCPURatio), pass: sc <= targetSmallCPURatio, known: !math.IsNaN(sc)})
+	df := median(r.perRound(func(rd Round) float64 {
+		return lat(rd.Latency, proxied, p99) - lat(rd.Latency, forward, p99)
+	}))
+	out = append(out, check{name: "proxy p99 − forwarder p99, produce round trip", measured: fmt.Sprintf("%+.0f µs", df),
+		target: fmt.Sprintf("≤ +%d µs", targetP99OverForwarder.Microseconds()), pass: df <= float64(targetP99OverForwarder.Microseconds()), known: !math.IsNaN(df)})
 	kib := median(r.perRound(func(rd Round) float64 { return idleKiB(rd.Idle, proxied) }))
 	conns := 0
 	if len(r.Rounds) > 0 {
@@ -236,6 +258,7 @@ func (r *Results) WriteReport(w io.Writer) {
 	row(fmt.Sprintf("produce p50 µs @%d/s", c.Rate), 0, func(rd Round, v string) float64 { return lat(rd.Latency, v, p50) })
 	row("produce p99 µs", 0, func(rd Round, v string) float64 { return lat(rd.Latency, v, p99) })
 	row("produce p999 µs", 0, func(rd Round, v string) float64 { return lat(rd.Latency, v, p999) })
+	row("middle CPU µs per round trip", 1, func(rd Round, v string) float64 { return latCPU(rd.Latency, v) })
 	row("middle CPU s/GB, produce", 2, func(rd Round, v string) float64 { return cpuGB(rd.Produce, v, middleCPU) })
 	row("middle CPU s/GB, consume", 2, func(rd Round, v string) float64 { return cpuGB(rd.Consume, v, middleCPU) })
 	row(fmt.Sprintf("middle RSS KiB/idle conn (%d)", c.IdleConns), 1, func(rd Round, v string) float64 { return idleKiB(rd.Idle, v) })

@@ -188,11 +188,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			err = wrapRound(err, r, "consume")
 		}
 		if vs := active("latency"); err == nil && len(vs) > 0 {
-			round.Latency, err = latencyPhase(ctx, cfg, vs, use)
+			round.Latency, err = latencyPhase(ctx, cfg, vs, use, cluster)
 			for _, v := range vs {
 				l := round.Latency[v.name]
-				log("latency", v.name, fmt.Sprintf("p50 %s p99 %s p999 %s max %s (%d samples, %d late)",
-					us(l.P50), us(l.P99), us(l.P999), us(l.Max), l.Samples, l.Late))
+				log("latency", v.name, fmt.Sprintf("p50 %s p99 %s p999 %s max %s (%d samples, %d late), middle CPU %.1fµs/req",
+					us(l.P50), us(l.P99), us(l.P999), us(l.Max), l.Samples, l.Late, l.cpuPerRequest()))
 			}
 			err = wrapRound(err, r, "latency")
 		}
@@ -324,7 +324,7 @@ func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*v
 
 // latencyPhase is throughputPhase for the paced round trips; the samples
 // of a variant's slices are pooled.
-func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error) (map[string]Latency, error) {
+func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error, cluster *child) (map[string]Latency, error) {
 	out := map[string]Latency{}
 	samples := map[string]*pinger{}
 	n, d := slicing(cfg, cfg.LatencyDuration)
@@ -341,9 +341,12 @@ func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*vari
 				return out, withLogs(fmt.Errorf("%s: %w", v.name, err), v.middle)
 			}
 			if acc := samples[v.name]; acc != nil {
-				p.samples, p.late = acc.samples, acc.late
+				p.samples, p.late, p.middleCPU = acc.samples, acc.late, acc.middleCPU
 			}
+			m := meter{middle: v.middle, cluster: cluster}
+			before := m.snap()
 			err = p.window(ctx, cfg.Rate, d)
+			p.middleCPU += m.snap().sub(before).middle
 			if cerr := p.close(); err == nil {
 				err = cerr
 			}

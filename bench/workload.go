@@ -264,6 +264,9 @@ type Latency struct {
 	Late      int // sends that could not start on schedule (previous one too slow)
 	P50, P99  time.Duration
 	P999, Max time.Duration
+	// MiddleCPU is the middle's CPU time over the measured windows
+	// (0 for direct): divided by Samples, its cost per small request.
+	MiddleCPU time.Duration
 }
 
 // pinger is one variant's latency producer: one record per request,
@@ -275,6 +278,8 @@ type pinger struct {
 	value   []byte
 	samples []time.Duration
 	late    int
+	// middleCPU is the middle's CPU over the windows measured so far.
+	middleCPU time.Duration
 }
 
 func newPinger(ctx context.Context, v *variant, recordBytes int) (*pinger, error) {
@@ -342,8 +347,16 @@ func (p *pinger) result() Latency {
 	if len(s) == 0 {
 		return Latency{}
 	}
-	return Latency{Samples: len(s), Late: p.late,
+	return Latency{Samples: len(s), Late: p.late, MiddleCPU: p.middleCPU,
 		P50: quantile(s, 0.50), P99: quantile(s, 0.99), P999: quantile(s, 0.999), Max: s[len(s)-1]}
+}
+
+// cpuPerRequest is the middle's CPU per round trip, in µs.
+func (l Latency) cpuPerRequest() float64 {
+	if l.Samples == 0 {
+		return 0
+	}
+	return float64(l.MiddleCPU.Nanoseconds()) / 1e3 / float64(l.Samples)
 }
 
 func (p *pinger) close() error {

@@ -43,12 +43,20 @@ type prefixReader struct {
 	buf    [prefixSize]byte
 	off, n int
 	conn   net.Conn
+	// ready, for a plain TCP client, waits for the next frame without
+	// reading it: the request buffer then takes the whole frame in one
+	// read, where the prefix would take a second one for a frame longer
+	// than it (a 1 KiB Produce, say).
+	ready *readiness
 }
 
-// fill blocks until the connection has the next bytes and keeps them; an
-// error means none came.
+// fill blocks until the connection has the next bytes and keeps them (or,
+// with ready, leaves them in the socket); an error means none came.
 func (p *prefixReader) fill() error {
 	p.off, p.n = 0, 0
+	if p.ready != nil {
+		return p.ready.wait()
+	}
 	for {
 		n, err := p.conn.Read(p.buf[:])
 		if n > 0 {

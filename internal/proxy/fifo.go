@@ -74,6 +74,15 @@ type fifo struct {
 	// onIdle runs under mu when a responder stops because the queue is
 	// empty, while it still owns the response side (to pool its buffer).
 	onIdle func()
+	// linger, if set, is where a responder whose queue emptied waits
+	// (without the lock) for a little while before it stops: until the
+	// broker socket turns readable, the linger time passes or wake
+	// interrupts it. A request sent meanwhile is answered by this
+	// responder, so a client sending small requests one at a time does
+	// not start a goroutine for each. afterLinger runs under mu once it
+	// returns.
+	linger, wake, afterLinger func()
+	lingering                 bool // a responder waits in linger
 }
 
 // newFIFO makes a queue for limit requests in flight (at least one).
@@ -150,8 +159,9 @@ func (q *fifo) grow() {
 // next is the responder's step: it removes the entry just delivered (if
 // done), then returns the oldest one without removing it, so that it keeps
 // counting against max until its response has been delivered. ok is false
-// once the queue is empty: the responder must then stop (onIdle has run),
-// and the next push starts a new one.
+// once the queue is empty (after the linger, if any, found no new
+// request): the responder must then stop (onIdle has run), and the next
+// push starts a new one.
 func (q *fifo) next(done bool) (e inflight, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -164,6 +174,17 @@ func (q *fifo) next(done bool) (e inflight, ok bool) {
 		// Both pushers (the request pump and a renewal) may wait; wake
 		// them all rather than reason about which one a signal reaches.
 		q.notFull.Broadcast()
+	}
+	if q.n == 0 && q.linger != nil && !q.closed {
+		if q.onIdle != nil {
+			q.onIdle()
+		}
+		q.lingering = true
+		q.mu.Unlock()
+		q.linger()
+		q.mu.Lock()
+		q.lingering = false
+		q.afterLinger()
 	}
 	if q.n == 0 {
 		if q.onIdle != nil {
@@ -202,6 +223,13 @@ func (q *fifo) wait() error {
 	return q.err
 }
 
+// lingerState reports whether a responder runs and whether it lingers.
+func (q *fifo) lingerState() (responding, lingering bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.responding, q.lingering
+}
+
 // len is the number of requests in flight.
 func (q *fifo) len() int {
 	q.mu.Lock()
@@ -222,6 +250,9 @@ func (q *fifo) isClosed() bool {
 func (q *fifo) close() {
 	q.mu.Lock()
 	q.closed = true
+	if q.lingering {
+		q.wake() // nothing more will be sent: no reason to wait
+	}
 	q.mu.Unlock()
 	q.notFull.Broadcast()
 }

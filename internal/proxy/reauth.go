@@ -136,9 +136,7 @@ func (s *Session) RoundTrip(ctx context.Context, req kmsg.Request) (kmsg.Respons
 	if !s.enqueue(inflight{corr: corr, key: req.Key(), version: req.GetVersion(), reply: ch}) {
 		return nil, errSessionEnding
 	}
-	if s.opts.WriteTimeout > 0 {
-		_ = s.up.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	}
+	s.extendWrite()
 	if _, err := s.up.Write(frame); err != nil {
 		return nil, fmt.Errorf("write %s: %w", keyName(req.Key()), err)
 	}

@@ -61,11 +61,13 @@ func (s *Session) deliver(e inflight) error {
 func (s *Session) relayResponse(e inflight) error {
 	if s.upR.Buffered() < 4 {
 		if s.clientGone.Load() {
+			s.upSrc.forget() // Run set a shorter one
 			s.upSrc.await(0) // nobody waits for it any more
 		} else {
 			s.upSrc.await(e.wait)
 			if s.clientGone.Load() {
 				// Run's shorter deadline may have come before ours.
+				s.upSrc.forget()
 				s.upSrc.await(0)
 			}
 		}

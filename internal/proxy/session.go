@@ -77,6 +77,10 @@ type Options struct {
 	// BrokerWatch, if set, ends a session at once when its broker closes
 	// the connection while no request is in flight.
 	BrokerWatch *BrokerWatch
+	// ResponderLinger is how long a busy session's responder waits for
+	// the next request after the queue empties (see linger); 0 means
+	// 250 ms, negative never.
+	ResponderLinger time.Duration
 }
 
 // ErrBrokerClosed ends a session whose broker closed the connection while
@@ -100,6 +104,7 @@ type Session struct {
 	// session waits on the client reading into pre, a few bytes inside
 	// the session, and has no responder (see fifo), so it holds neither.
 	upSrc upstreamReader // what upR reads: deadlines while a response streams
+	write deadline       // the broker connection's write deadline; under writeMu
 	// extendReadFn and extendWriteFn are extendRead and extendWrite,
 	// bound once so the hot path passes them without allocating.
 	extendReadFn, extendWriteFn func()
@@ -110,7 +115,13 @@ type Session struct {
 	respBufs                    *ReaderPool   // ResponseBufferSize readers
 	// respond is s.respondLoop, made once: a go statement of a method
 	// value would allocate a closure for every burst of requests.
-	respond    func()
+	respond func()
+	// brokerReady waits for the broker socket without a buffer (see
+	// linger); nil: the responder stops as soon as the queue empties.
+	brokerReady *readiness
+	// idleSince is when the queue last emptied; the responder's (they
+	// follow each other under the queue's lock).
+	idleSince  time.Time
 	respFailed atomic.Bool // the responder failed while the session was open
 	answered   atomic.Bool // the broker has answered a request of this session
 	clientGone atomic.Bool // the client hung up with responses in flight
@@ -166,7 +177,7 @@ func New(peer *pipeline.Client, up *upstream.Conn, opts Options, log *slog.Logge
 		up:           up,
 		log:          log,
 		metrics:      m,
-		pre:          prefixReader{conn: client},
+		pre:          prefixReader{conn: client, ready: newReadiness(client)},
 		reqBufs:      opts.RequestReaders,
 		respBufs:     opts.ResponseReaders,
 		queue:        newFIFO(opts.MaxOpenRequests),
@@ -174,10 +185,17 @@ func New(peer *pipeline.Client, up *upstream.Conn, opts Options, log *slog.Logge
 		stopping:     stopping,
 		stopRequests: stopRequests,
 	}
-	s.upSrc = upstreamReader{conn: up.Conn, timeout: opts.ReadTimeout}
+	s.upSrc = newUpstreamReader(up.Conn, opts.ReadTimeout)
+	s.write = deadline{set: up.Conn.SetWriteDeadline}
 	s.extendReadFn, s.extendWriteFn = s.extendRead, s.extendWrite
 	s.respond = s.respondLoop
 	s.queue.onIdle = s.responsesIdle
+	if s.opts.ResponderLinger == 0 {
+		s.opts.ResponderLinger = responderLinger
+	}
+	if s.brokerReady = newReadiness(up.Conn); s.brokerReady != nil && s.opts.ResponderLinger > 0 {
+		s.queue.linger, s.queue.wake, s.queue.afterLinger = s.linger, s.brokerReady.lingerWake, s.upSrc.forget
+	}
 	if opts.BrokerWatch != nil {
 		s.watch.init(up.Conn)
 	}
@@ -228,6 +246,18 @@ func (s *Session) Run() error {
 	// of that (a closed socket, or a closed queue while it waited for a
 	// slot, which it reports as nil): the response side's error is why.
 	respFailedFirst := s.respFailed.Load()
+	if !s.draining.Load() && !respFailedFirst && reqErr == nil {
+		// Nobody reads what is still in flight: a response that has not
+		// started within the read timeout is not worth holding the
+		// broker connection for (the responder may already be waiting
+		// under a long-poll's longer bound). Set before the queue
+		// closes, which wakes a lingering responder with a deadline of
+		// now that this must not overwrite.
+		s.clientGone.Store(true)
+		if s.opts.ReadTimeout > 0 {
+			_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+		}
+	}
 	s.queue.close()
 	s.stopRequests()
 	if respFailedFirst || reqErr != nil {
@@ -246,16 +276,6 @@ func (s *Session) Run() error {
 	// acks=0 records still in the broker's receive queue). writeMu waits
 	// for a renewal's write in progress (its next request fails: the queue
 	// is closed).
-	if !s.draining.Load() {
-		// Nobody reads what is still in flight: a response that has not
-		// started within the read timeout is not worth holding the
-		// broker connection for (the responder may already be waiting
-		// under a long-poll's longer bound).
-		s.clientGone.Store(true)
-		if s.opts.ReadTimeout > 0 {
-			_ = s.up.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
-		}
-	}
 	halfClosed := false
 	if cw, ok := s.up.Conn.(interface{ CloseWrite() error }); ok && !s.draining.Load() {
 		s.writeMu.Lock()

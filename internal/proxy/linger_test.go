@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// lingerSession is a TCP session whose responders linger for d.
+func lingerSession(t *testing.T, d time.Duration) *harness {
+	opts := watchedOptions(t)
+	opts.ResponderLinger = d
+	return startSession(t, true, opts, 0)
+}
+
+// makeBusy sends two requests close together (the queue empties twice
+// within the linger) and waits for the responder to linger.
+func makeBusy(t *testing.T, h *harness) {
+	t.Helper()
+	exchange(t, h, 1)
+	time.Sleep(20 * time.Millisecond) // the first responder has stopped
+	exchange(t, h, 2)
+	if !responderState(h, true, true, time.Second) {
+		t.Fatal("the responder of a busy session does not linger")
+	}
+}
+
+// responderState polls until the responder is in the wanted state, or d
+// passes.
+func responderState(h *harness, responding, lingering bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		r, l := h.sess.queue.lingerState()
+		if r == responding && l == lingering {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A session's first request, or one after a quiet spell, does not make the
+// responder linger (an idle connection holds no goroutine but the request
+// pump's); requests that follow each other closely do, and the responder
+// stops once the linger passes without one.
+func TestResponderLingersOnlyWhileBusy(t *testing.T) {
+	const linger = 300 * time.Millisecond
+	h := lingerSession(t, linger)
+	exchange(t, h, 1)
+	if !responderState(h, false, false, time.Second) {
+		t.Fatal("the responder of a first request did not stop")
+	}
+	time.Sleep(linger + 100*time.Millisecond)
+	exchange(t, h, 2) // after a quiet spell: not busy
+	if !responderState(h, false, false, time.Second) {
+		t.Fatal("the responder of a request after a quiet spell did not stop")
+	}
+	time.Sleep(20 * time.Millisecond)
+	exchange(t, h, 3) // soon after the last one: busy
+	if !responderState(h, true, true, time.Second) {
+		t.Fatal("the responder of a busy session does not linger")
+	}
+	exchange(t, h, 4) // answered by the lingering responder
+	start := time.Now()
+	if !responderState(h, false, false, 5*time.Second) {
+		t.Fatal("a lingering responder never stopped")
+	}
+	if took := time.Since(start); took < linger/2 {
+		t.Fatalf("the responder stopped after %v, before its %v linger", took, linger)
+	}
+}
+
+// A client that hangs up while the responder lingers ends the session
+// without waiting out the linger: Run wakes the lingering responder (then
+// gives the broker, which here keeps its end open, 2 s to close).
+func TestLingerEndsWithTheClient(t *testing.T) {
+	const linger = 10 * time.Second
+	h := lingerSession(t, linger)
+	makeBusy(t, h)
+	start := time.Now()
+	_ = h.client.Close()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run = %v after the client left", err)
+	}
+	if took := time.Since(start); took > linger/2 {
+		t.Fatalf("the session took %v to end with a lingering responder", took)
+	}
+}
+
+// A broker that hangs up while the responder lingers is noticed at once,
+// as the broker watch notices it on an idle session.
+func TestLingerSeesTheBrokerLeave(t *testing.T) {
+	h := lingerSession(t, 5*time.Second)
+	makeBusy(t, h)
+	start := time.Now()
+	_ = h.broker.Close()
+	if err := h.wait(); !errors.Is(err, ErrBrokerClosed) {
+		t.Fatalf("Run = %v, want ErrBrokerClosed", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the broker's close took %v to end the session", took)
+	}
+}
