@@ -79,10 +79,9 @@ type fifo struct {
 	// broker socket turns readable, the linger time passes or wake
 	// interrupts it. A request sent meanwhile is answered by this
 	// responder, so a client sending small requests one at a time does
-	// not start a goroutine for each. afterLinger runs under mu once it
-	// returns.
-	linger, wake, afterLinger func()
-	lingering                 bool // a responder waits in linger
+	// not start a goroutine for each.
+	linger, wake func()
+	lingering    bool // a responder waits in linger
 }
 
 // newFIFO makes a queue for limit requests in flight (at least one).
@@ -184,7 +183,6 @@ func (q *fifo) next(done bool) (e inflight, ok bool) {
 		q.linger()
 		q.mu.Lock()
 		q.lingering = false
-		q.afterLinger()
 	}
 	if q.n == 0 {
 		if q.onIdle != nil {

@@ -81,5 +81,10 @@ func (s *Session) linger() {
 	s.idleSince = now
 	if busy && s.upR == nil {
 		s.brokerReady.linger(s.opts.ResponderLinger)
+		// The linger's deadline, or the queue's wake, replaced the one
+		// the reader knows. A wake comes only while the queue says the
+		// responder lingers, before it locks the queue again, so the
+		// next await (after that) sets the deadline anew.
+		s.upSrc.forget()
 	}
 }

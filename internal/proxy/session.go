@@ -194,7 +194,7 @@ func New(peer *pipeline.Client, up *upstream.Conn, opts Options, log *slog.Logge
 		s.opts.ResponderLinger = responderLinger
 	}
 	if s.brokerReady = newReadiness(up.Conn); s.brokerReady != nil && s.opts.ResponderLinger > 0 {
-		s.queue.linger, s.queue.wake, s.queue.afterLinger = s.linger, s.brokerReady.lingerWake, s.upSrc.forget
+		s.queue.linger, s.queue.wake = s.linger, s.brokerReady.lingerWake
 	}
 	if opts.BrokerWatch != nil {
 		s.watch.init(up.Conn)
