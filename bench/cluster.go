@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,7 +25,8 @@ const (
 )
 
 // runCluster is the `bench cluster` child: an in-process kfake cluster in
-// a process of its own. It prints "ready <broker addr>,..." and then obeys
+// a process of its own; with --tls-cert and --tls-key its listeners speak
+// TLS. It prints "ready <broker addr>,..." and then obeys
 // one command per stdin line, answering "ok" or "error ...":
 //
 //	advertise real           brokers advertise their own listen addresses
@@ -36,8 +38,18 @@ func runCluster(args []string, stdin io.Reader, stdout io.Writer) error {
 	brokers := fs.Int("brokers", 3, "brokers")
 	partitions := fs.Int("partitions", 3, "partitions per benchmark topic")
 	recordBytes := fs.Int("record-bytes", 1024, "record value size served to consumers")
+	certFile := fs.String("tls-cert", "", "PEM certificate chain: the listeners speak TLS (with --tls-key)")
+	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	opts := []kfake.Opt{}
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	}
 	raiseNoFile()
 	var (
@@ -55,13 +67,13 @@ func runCluster(args []string, stdin io.Reader, stdout io.Writer) error {
 		mu.Unlock()
 		return a, nil
 	}
-	c, err := kfake.NewCluster(
+	c, err := kfake.NewCluster(append(opts,
 		kfake.NumBrokers(*brokers),
 		kfake.ListenFn(listen),
 		kfake.BlackholeProduce(),
 		kfake.SyntheticFetch(kfake.SyntheticBatch{RecordBytes: *recordBytes}),
 		kfake.SeedTopics(int32(*partitions), produceTopic, consumeTopic),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

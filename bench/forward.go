@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -14,17 +17,31 @@ import (
 // its own and copies bytes both ways with io.Copy between the two
 // *net.TCPConn, which on Linux splices in the kernel. It knows nothing of
 // Kafka: the cluster advertises the forwarder's ports (see advListener).
-// It prints "ready <listen addr>,..." (in --to order) and exits when stdin
-// closes.
+// With --tls-ca it originates TLS to the brokers instead (verifying them
+// against that CA), as a TLS-terminating sidecar such as stunnel does: its
+// clients still speak plain Kafka. It prints "ready <listen addr>,..." (in
+// --to order) and exits when stdin closes.
 func runForward(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
 	to := fs.String("to", "", "comma-separated upstream addresses, one listener each")
 	host := fs.String("listen-host", "127.0.0.1", "address the listeners bind to (port chosen by the kernel)")
+	caFile := fs.String("tls-ca", "", "PEM CA: dial the brokers over TLS, verified against it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *to == "" {
 		return fmt.Errorf("--to is required")
+	}
+	var roots *x509.CertPool
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return err
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s: no certificate", *caFile)
+		}
 	}
 	raiseNoFile()
 	var addrs []string
@@ -35,15 +52,16 @@ func runForward(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		defer ln.Close()
 		addrs = append(addrs, ln.Addr().String())
-		go forwardAccept(ln, up)
+		go forwardAccept(ln, up, roots)
 	}
 	fmt.Fprintf(stdout, "ready %s\n", strings.Join(addrs, ","))
 	_, _ = io.Copy(io.Discard, stdin)
 	return nil
 }
 
-// forwardAccept serves ln until it is closed.
-func forwardAccept(ln net.Listener, upstream string) {
+// forwardAccept serves ln until it is closed; roots, if set, make it
+// originate TLS.
+func forwardAccept(ln net.Listener, upstream string, roots *x509.CertPool) {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -61,6 +79,10 @@ func forwardAccept(ln net.Listener, upstream string) {
 			return
 		}
 		backoff = 0
+		if roots != nil {
+			go forwardTLSConn(c.(*net.TCPConn), upstream, roots)
+			continue
+		}
 		go forwardConn(c.(*net.TCPConn), upstream)
 	}
 }
@@ -74,6 +96,34 @@ func forwardConn(c *net.TCPConn, upstream string) {
 		return
 	}
 	u := uc.(*net.TCPConn)
+	defer u.Close()
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(u, c)
+		_ = u.CloseWrite()
+		close(done)
+	}()
+	_, _ = io.Copy(c, u)
+	_ = c.CloseWrite()
+	<-done
+}
+
+// forwardTLSConn is forwardConn with TLS to the broker: the same two
+// io.Copy calls, which here copy through 32 KiB buffers (no splice: one
+// side is a *tls.Conn).
+func forwardTLSConn(c *net.TCPConn, upstream string, roots *x509.CertPool) {
+	defer c.Close()
+	host, _, err := net.SplitHostPort(upstream)
+	if err != nil {
+		return
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
+		Config: &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}}
+	uc, err := d.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	u := uc.(*tls.Conn)
 	defer u.Close()
 	done := make(chan struct{})
 	go func() {

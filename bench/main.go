@@ -1,12 +1,13 @@
 // Command bench measures kafka-proxy against the two baselines that bound
 // it, in the same run and interleaved: clients talking to the brokers
 // directly, and through a raw TCP forwarder (io.Copy between sockets, the
-// floor for any byte-level proxy). See docs/performance.md.
+// floor for any byte-level proxy); and, with TLS to a second cluster,
+// against a TLS-originating forwarder. See docs/performance.md.
 //
 //	go run ./bench                 # full run (5 rounds, about 5 minutes)
 //	go run ./bench --quick         # smoke run, under 30 seconds
-//	go run ./bench cluster ...     # child: the kfake cluster process
-//	go run ./bench forward ...     # child: the raw TCP forwarder process
+//	go run ./bench cluster ...     # child: the kfake cluster process (TLS with --tls-cert)
+//	go run ./bench forward ...     # child: the raw TCP forwarder process (TLS to the brokers with --tls-ca)
 //
 // The cluster, the middle (forwarder or kafka-proxy) and the client each run
 // in their own process, so that the middle's CPU time and memory can be read
@@ -168,7 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Var(&proxyFlags, "proxy-flag", "extra `kafka-proxy server` argument, repeatable (e.g. --proxy-flag=--debug-enable); the report names them")
 	js := fs.String("json", "", "also write the raw per-round results as JSON to this file")
 	phases := fs.String("phases", "", "development: comma-separated subset of produce,consume,latency,idle,hold,metadata (targets need all)")
-	variants := fs.String("variants", "", "development: comma-separated subset of direct,forward,proxy,proxy-acl (targets need all)")
+	variants := fs.String("variants", "", "development: comma-separated subset of "+strings.Join(allVariants, ",")+" (targets need all)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -247,7 +248,7 @@ func (c Config) validate() error {
 		}
 	}
 	for _, v := range c.Variants {
-		if !slices.Contains([]string{direct, forward, proxied, aclProxied}, v) {
+		if !slices.Contains(allVariants, v) {
 			return fmt.Errorf("--variants: unknown variant %q", v)
 		}
 	}

@@ -106,13 +106,27 @@ func procStatCPU(pid int) (time.Duration, error) {
 }
 
 // procRSS is a process's resident set size in bytes (VmRSS).
-func procRSS(pid int) (int64, error) {
+func procRSS(pid int) (int64, error) { return procStatusKB(pid, "VmRSS:") }
+
+// procPeakRSS is a process's peak resident set size in bytes (VmHWM) since
+// it started or since resetPeakRSS.
+func procPeakRSS(pid int) (int64, error) { return procStatusKB(pid, "VmHWM:") }
+
+// resetPeakRSS sets a process's VmHWM back to its current RSS (Linux 4.0+),
+// so that a phase's peak is its own.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// procStatusKB reads one "<field> <n> kB" line of /proc/<pid>/status, in
+// bytes.
+func procStatusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) != 2 || f[1] != "kB" {
 				break
@@ -124,7 +138,7 @@ func procRSS(pid int) (int64, error) {
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, strings.TrimSuffix(field, ":"))
 }
 
 // child is a process the bench started, and only such processes are ever
@@ -287,15 +301,17 @@ func (t *tailBuffer) String() string {
 // `go test` it is the test binary, whose TestMain dispatches them).
 func selfExe() (string, error) { return os.Executable() }
 
-func startCluster(cfg Config) (*child, error) {
+// startCluster starts a `bench cluster`; extra are more of its flags
+// (--tls-cert, --tls-key).
+func startCluster(cfg Config, extra ...string) (*child, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startChild("cluster", exe, []string{"cluster",
+	c, err := startChild("cluster", exe, append([]string{"cluster",
 		"--brokers", strconv.Itoa(cfg.Brokers),
 		"--partitions", strconv.Itoa(cfg.Partitions),
-		"--record-bytes", strconv.Itoa(cfg.RecordBytes)})
+		"--record-bytes", strconv.Itoa(cfg.RecordBytes)}, extra...))
 	if err != nil {
 		return nil, err
 	}
@@ -306,12 +322,14 @@ func startCluster(cfg Config) (*child, error) {
 	return c, nil
 }
 
-func startForwarder(brokers []string) (*child, error) {
+// startForwarder starts a `bench forward` to brokers; extra are more of
+// its flags (--tls-ca).
+func startForwarder(brokers []string, extra ...string) (*child, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startChild("forwarder", exe, []string{"forward", "--to", strings.Join(brokers, ",")})
+	c, err := startChild("forwarder", exe, append([]string{"forward", "--to", strings.Join(brokers, ",")}, extra...))
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ const (
 	// most this much to the forwarder's p99.
 	targetSmallCPURatio    = 1.15
 	targetP99OverForwarder = 30 * time.Microsecond
+	// Issue 12: with TLS to the brokers, an idle proxied connection costs
+	// no more memory than one through a TLS-originating forwarder.
+	targetTLSIdleRatio = 1.0
 )
 
 // median of the finite values; NaN if there are none.
@@ -103,6 +106,16 @@ func cpuGB(m map[string]Throughput, v string, which func(Throughput) time.Durati
 		return math.NaN()
 	}
 	return t.perGB(which(t))
+}
+
+// peakMiB is a variant's middle peak RSS over a throughput phase; NaN if
+// unknown.
+func peakMiB(m map[string]Throughput, v string) float64 {
+	t, ok := m[v]
+	if !ok || t.MiddlePeakRSS == 0 {
+		return math.NaN()
+	}
+	return float64(t.MiddlePeakRSS) / (1 << 20)
 }
 
 func middleCPU(t Throughput) time.Duration  { return t.MiddleCPU }
@@ -208,6 +221,14 @@ func (r *Results) Checks() []check {
 	}
 	out = append(out, check{name: fmt.Sprintf("proxy RSS per idle proxied connection (%d open)", conns), measured: fmt.Sprintf("%.1f KiB", kib),
 		target: fmt.Sprintf("≤ %d KiB", targetIdleConnByte>>10), pass: kib <= targetIdleConnByte/1024, known: !math.IsNaN(kib)})
+	for _, x := range []struct {
+		what string
+		kib  func(map[string]Idle, string) float64
+	}{{"idle", idleKiB}, {fmt.Sprintf("idle after one %d KiB produce", trafficBytes>>10), idleTrafficKiB}} {
+		q := median(r.perRound(func(rd Round) float64 { return ratio(x.kib(rd.Idle, proxiedTLS), x.kib(rd.Idle, forwardTLS)) }))
+		out = append(out, check{name: "TLS to the brokers: proxy RSS ÷ forwarder RSS per connection, " + x.what, measured: fmt.Sprintf("%.2f×", q),
+			target: fmt.Sprintf("≤ %.2f×", targetTLSIdleRatio), pass: q <= targetTLSIdleRatio, known: !math.IsNaN(q)})
+	}
 	hc := check{name: "concurrent proxied connections held", target: fmt.Sprintf("%d", targetHoldConns)}
 	if h := r.Hold; h != nil {
 		hc.known = true
@@ -245,10 +266,10 @@ func (r *Results) WriteReport(w io.Writer) {
 	fmt.Fprintf(w, "values: median over rounds [min–max]; MB = 10^6 bytes of record values, GB = 10^9\n\n")
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "metric\tdirect\tforwarder\tkafka-proxy\twith ACLs\t\n")
+	fmt.Fprintf(tw, "metric\tdirect\tforwarder\tkafka-proxy\twith ACLs\tTLS: forwarder\tkafka-proxy\t\n")
 	row := func(name string, prec int, f func(Round, string) float64) {
 		fmt.Fprintf(tw, "%s\t", name)
-		for _, v := range []string{direct, forward, proxied, aclProxied} {
+		for _, v := range allVariants {
 			fmt.Fprintf(tw, "%s\t", r.stat(func(rd Round) float64 { return f(rd, v) }).format(prec))
 		}
 		fmt.Fprintln(tw)
@@ -261,6 +282,8 @@ func (r *Results) WriteReport(w io.Writer) {
 	row("middle CPU µs per round trip", 1, func(rd Round, v string) float64 { return latCPU(rd.Latency, v) })
 	row("middle CPU s/GB, produce", 2, func(rd Round, v string) float64 { return cpuGB(rd.Produce, v, middleCPU) })
 	row("middle CPU s/GB, consume", 2, func(rd Round, v string) float64 { return cpuGB(rd.Consume, v, middleCPU) })
+	row("middle peak RSS MiB, produce", 1, func(rd Round, v string) float64 { return peakMiB(rd.Produce, v) })
+	row("middle peak RSS MiB, consume", 1, func(rd Round, v string) float64 { return peakMiB(rd.Consume, v) })
 	row(fmt.Sprintf("middle RSS KiB/idle conn (%d)", c.IdleConns), 1, func(rd Round, v string) float64 { return idleKiB(rd.Idle, v) })
 	row(fmt.Sprintf("  same, after one %d KiB produce", trafficBytes>>10), 1, func(rd Round, v string) float64 { return idleTrafficKiB(rd.Idle, v) })
 	if c.MetadataTopics > 0 {
@@ -318,6 +341,17 @@ func (r *Results) WriteReport(w io.Writer) {
 		d50 := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, v, p50) - lat(rd.Latency, direct, p50) }))
 		fmt.Fprintf(w, "  %-9s p50 %+.0f µs, p99 %+.0f µs over direct\n", name(v), d50, d)
 	}
+	for _, x := range []struct {
+		name string
+		m    func(Round) map[string]Throughput
+	}{{"produce", func(rd Round) map[string]Throughput { return rd.Produce }}, {"consume", func(rd Round) map[string]Throughput { return rd.Consume }}} {
+		t := median(r.perRound(func(rd Round) float64 { return ratio(tput(x.m(rd), proxiedTLS), tput(x.m(rd), forwardTLS)) }))
+		cpu := median(r.perRound(func(rd Round) float64 {
+			return ratio(cpuGB(x.m(rd), proxiedTLS, middleCPU), cpuGB(x.m(rd), forwardTLS, middleCPU))
+		}))
+		rss := median(r.perRound(func(rd Round) float64 { return ratio(peakMiB(x.m(rd), proxiedTLS), peakMiB(x.m(rd), forwardTLS)) }))
+		fmt.Fprintf(w, "  TLS to the brokers, %s: proxy/forwarder MB/s %.3f, CPU/GB %.2f, peak RSS %.2f\n", x.name, t, cpu, rss)
+	}
 	if c.MetadataTopics > 0 {
 		cpu := median(r.perRound(func(rd Round) float64 { return ratio(metaCPU(rd.Metadata, proxied), metaCPU(rd.Metadata, forward)) }))
 		rss := median(r.perRound(func(rd Round) float64 { return ratio(metaRSS(rd.Metadata, proxied), metaRSS(rd.Metadata, forward)) }))
@@ -356,6 +390,12 @@ func name(v string) string {
 	}
 	if v == aclProxied {
 		return "proxy+acl"
+	}
+	if v == forwardTLS {
+		return "TLS forwarder"
+	}
+	if v == proxiedTLS {
+		return "TLS proxy"
 	}
 	return v
 }

@@ -20,7 +20,15 @@ const (
 	forward    = "forward"
 	proxied    = "proxy"
 	aclProxied = "proxy-acl" // kafka-proxy with ACLs checked on every request
+	// The same two middles in front of a second cluster whose listeners
+	// speak TLS: plain Kafka from the client, TLS to the brokers, as a
+	// sidecar towards a managed cluster runs.
+	forwardTLS = "forward-tls"
+	proxiedTLS = "proxy-tls"
 )
+
+// allVariants in report order.
+var allVariants = []string{direct, forward, proxied, aclProxied, forwardTLS, proxiedTLS}
 
 // benchACLs lets the bench's anonymous clients do everything they do,
 // through the ACL stage: every request is decoded and checked.
@@ -40,9 +48,13 @@ const benchACLs = `acls:
 type variant struct {
 	name      string
 	seed      string   // bootstrap address given to the client
+	cluster   *child   // the cluster behind it
 	middle    *child   // the process between client and cluster; nil for direct
 	advertise []string // what brokers advertise; nil: their own addresses
 	allowed   []string // every address the client may connect to
+	// fresh starts another middle of this kind, for the idle phase; nil
+	// for direct and for proxy-acl (its idle cost is the proxy's).
+	fresh func() (*child, error)
 }
 
 // Round is one round's measurements, keyed by variant name.
@@ -50,7 +62,7 @@ type Round struct {
 	Produce map[string]Throughput
 	Consume map[string]Throughput
 	Latency map[string]Latency
-	Idle    map[string]Idle // forward and proxy only
+	Idle    map[string]Idle // forward, proxy and their TLS variants
 	// Metadata is the metadata phase's (with --metadata-topics).
 	Metadata map[string]MetadataCost `json:",omitempty"`
 	Order    []string                // the order variants ran in this round
@@ -133,17 +145,48 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	logf("cluster pid %d %v; forwarder pid %d %v; kafka-proxy pid %d %v; kafka-proxy with ACLs pid %d %v",
 		cluster.pid(), brokers, fwd.pid(), fwd.addrs, px.pid(), px.addrs, pxa.pid(), pxa.addrs)
 
+	tlsFiles, err := writeTLSFiles(tmp)
+	if err != nil {
+		return nil, err
+	}
+	tlsCluster, err := startCluster(cfg, "--tls-cert", tlsFiles.cert, "--tls-key", tlsFiles.key)
+	if err != nil {
+		return nil, err
+	}
+	defer tlsCluster.stop()
+	tlsBrokers := tlsCluster.addrs
+	startFwdTLS := func() (*child, error) { return startForwarder(tlsBrokers, "--tls-ca", tlsFiles.ca) }
+	pxTLSFlags := append(slices.Clone(cfg.ProxyFlags), "--tls-enable", "--tls-ca-chain-cert-file", tlsFiles.ca)
+	startPxTLS := func() (*child, error) { return startProxy(bin, tlsBrokers, pxTLSFlags) }
+	fwdTLS, err := startFwdTLS()
+	if err != nil {
+		return nil, err
+	}
+	defer fwdTLS.stop()
+	pxTLS, err := startPxTLS()
+	if err != nil {
+		return nil, err
+	}
+	defer pxTLS.stop()
+	logf("TLS cluster pid %d %v; TLS-originating forwarder pid %d %v; kafka-proxy with TLS to the brokers pid %d %v",
+		tlsCluster.pid(), tlsBrokers, fwdTLS.pid(), fwdTLS.addrs, pxTLS.pid(), pxTLS.addrs)
+
 	variants := []*variant{
-		{name: direct, seed: brokers[0], allowed: brokers},
-		{name: forward, seed: fwd.addrs[0], middle: fwd, advertise: fwd.addrs, allowed: fwd.addrs},
-		{name: proxied, seed: px.addrs[0], middle: px, allowed: px.addrs},
-		{name: aclProxied, seed: pxa.addrs[0], middle: pxa, allowed: pxa.addrs},
+		{name: direct, seed: brokers[0], cluster: cluster, allowed: brokers},
+		{name: forward, seed: fwd.addrs[0], cluster: cluster, middle: fwd, advertise: fwd.addrs, allowed: fwd.addrs,
+			fresh: func() (*child, error) { return startForwarder(brokers) }},
+		{name: proxied, seed: px.addrs[0], cluster: cluster, middle: px, allowed: px.addrs,
+			fresh: func() (*child, error) { return startProxy(bin, brokers, cfg.ProxyFlags) }},
+		{name: aclProxied, seed: pxa.addrs[0], cluster: cluster, middle: pxa, allowed: pxa.addrs},
+		{name: forwardTLS, seed: fwdTLS.addrs[0], cluster: tlsCluster, middle: fwdTLS, advertise: fwdTLS.addrs, allowed: fwdTLS.addrs,
+			fresh: startFwdTLS},
+		{name: proxiedTLS, seed: pxTLS.addrs[0], cluster: tlsCluster, middle: pxTLS, allowed: pxTLS.addrs, fresh: startPxTLS},
 	}
 	use := func(v *variant) error {
 		if v.advertise == nil {
-			return cluster.command("advertise real")
+			return v.cluster.command("advertise real")
 		}
-		return cluster.command("advertise " + strings.Join(v.advertise, ","))
+		return v.cluster.command("advertise " + strings.Join(v.advertise, ","))
 	}
 
 	if cfg.MetadataTopics > 0 && cfg.runs("metadata", "") {
@@ -163,7 +206,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		active := func(phase string) []*variant {
 			var out []*variant
 			for _, v := range order {
-				if cfg.runs(phase, v.name) {
+				// The metadata topics exist in the plaintext cluster only.
+				if cfg.runs(phase, v.name) && (phase != "metadata" || v.cluster == cluster) {
 					out = append(out, v)
 				}
 			}
@@ -172,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		log := func(phase, v, line string) { logf("round %d/%d %-8s %-8s %s", r+1, cfg.Rounds, phase, v, line) }
 		var err error
 		if vs := active("produce"); len(vs) > 0 {
-			round.Produce, err = throughputPhase(ctx, cfg, vs, use, cluster,
+			round.Produce, err = throughputPhase(ctx, cfg, vs, use,
 				func(v *variant) (windower, error) { return newProducer(ctx, v, cfg.RecordBytes, cfg.Warmup) })
 			for _, v := range vs {
 				log("produce", v.name, fmtThroughput(round.Produce[v.name], v))
@@ -180,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			err = wrapRound(err, r, "produce")
 		}
 		if vs := active("consume"); err == nil && len(vs) > 0 {
-			round.Consume, err = throughputPhase(ctx, cfg, vs, use, cluster,
+			round.Consume, err = throughputPhase(ctx, cfg, vs, use,
 				func(v *variant) (windower, error) { return newConsumer(ctx, v, cfg.Warmup) })
 			for _, v := range vs {
 				log("consume", v.name, fmtThroughput(round.Consume[v.name], v))
@@ -188,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			err = wrapRound(err, r, "consume")
 		}
 		if vs := active("latency"); err == nil && len(vs) > 0 {
-			round.Latency, err = latencyPhase(ctx, cfg, vs, use, cluster)
+			round.Latency, err = latencyPhase(ctx, cfg, vs, use)
 			for _, v := range vs {
 				l := round.Latency[v.name]
 				log("latency", v.name, fmt.Sprintf("p50 %s p99 %s p999 %s max %s (%d samples, %d late), middle CPU %.1fµs/req",
@@ -205,24 +249,26 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			}
 			err = wrapRound(err, r, "metadata")
 		}
-		if err == nil {
-			err = cluster.command("advertise real")
+		for _, c := range []*child{cluster, tlsCluster} {
+			if err == nil {
+				err = c.command("advertise real")
+			}
 		}
 		if err == nil && cfg.runs("idle", "") {
 			// Fresh middles, so that memory freed by the throughput
 			// phases cannot hide what idle connections cost.
-			for _, name := range rotate([]string{forward, proxied}, r) {
-				if !cfg.runs("idle", name) {
+			for _, v := range order {
+				if v.fresh == nil || !cfg.runs("idle", v.name) {
 					continue
 				}
 				var idle Idle
-				if idle, err = freshIdle(name, bin, brokers, cfg.ProxyFlags, cfg.IdleConns); err != nil {
-					err = fmt.Errorf("round %d idle %s: %w", r+1, name, err)
+				if idle, err = freshIdle(v.fresh, cfg.IdleConns); err != nil {
+					err = fmt.Errorf("round %d idle %s: %w", r+1, v.name, err)
 					break
 				}
-				round.Idle[name] = idle
+				round.Idle[v.name] = idle
 				logf("round %d/%d %-8s %-8s %d conns: RSS %s -> %s, %.1f KiB per connection; after one %d KiB produce each: %s, %.1f KiB per connection",
-					r+1, cfg.Rounds, "idle", name, idle.Conns, mib(idle.RSSBefore), mib(idle.RSSAfter), idle.PerConnByte/1024,
+					r+1, cfg.Rounds, "idle", v.name, idle.Conns, mib(idle.RSSBefore), mib(idle.RSSAfter), idle.PerConnByte/1024,
 					trafficBytes>>10, mib(idle.RSSAfterTraffic), idle.PerConnAfterTraffic/1024)
 			}
 		}
@@ -283,7 +329,7 @@ func slicing(cfg Config, d time.Duration) (int, time.Duration) {
 // fresh client, warms it up unmeasured, measures, and closes it: clients
 // of two variants are never alive together, since the cluster advertises
 // the addresses of the active variant only. CPU time is charged per slice.
-func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error, cluster *child,
+func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error,
 	open func(*variant) (windower, error)) (map[string]Throughput, error) {
 	out := map[string]Throughput{}
 	n, d := slicing(cfg, cfg.Duration)
@@ -297,17 +343,22 @@ func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*v
 			}
 			c, err := open(v)
 			if err != nil {
-				return out, withLogs(fmt.Errorf("%s: %w", v.name, err), v.middle, cluster)
+				return out, withLogs(fmt.Errorf("%s: %w", v.name, err), v.middle, v.cluster)
 			}
-			m := meter{middle: v.middle, cluster: cluster}
+			m := meter{middle: v.middle, cluster: v.cluster}
+			peakKnown := v.middle != nil && resetPeakRSS(v.middle.pid()) == nil
 			before, start := m.snap(), time.Now()
 			bytes, records, err := c.window(ctx, d)
 			elapsed, cpu := time.Since(start), m.snap().sub(before)
+			var peak int64
+			if peakKnown {
+				peak, _ = procPeakRSS(v.middle.pid())
+			}
 			if cerr := c.close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				return out, withLogs(fmt.Errorf("%s: %w", v.name, err), v.middle, cluster)
+				return out, withLogs(fmt.Errorf("%s: %w", v.name, err), v.middle, v.cluster)
 			}
 			t := out[v.name]
 			t.Bytes += bytes
@@ -316,6 +367,7 @@ func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*v
 			t.MiddleCPU += cpu.middle
 			t.ClusterCPU += cpu.cluster
 			t.ClientCPU += cpu.client
+			t.MiddlePeakRSS = max(t.MiddlePeakRSS, peak)
 			out[v.name] = t
 		}
 	}
@@ -324,7 +376,7 @@ func throughputPhase(ctx context.Context, cfg Config, vs []*variant, use func(*v
 
 // latencyPhase is throughputPhase for the paced round trips; the samples
 // of a variant's slices are pooled.
-func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error, cluster *child) (map[string]Latency, error) {
+func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*variant) error) (map[string]Latency, error) {
 	out := map[string]Latency{}
 	samples := map[string]*pinger{}
 	n, d := slicing(cfg, cfg.LatencyDuration)
@@ -343,7 +395,7 @@ func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*vari
 			if acc := samples[v.name]; acc != nil {
 				p.samples, p.late, p.middleCPU = acc.samples, acc.late, acc.middleCPU
 			}
-			m := meter{middle: v.middle, cluster: cluster}
+			m := meter{middle: v.middle, cluster: v.cluster}
 			before := m.snap()
 			err = p.window(ctx, cfg.Rate, d)
 			p.middleCPU += m.snap().sub(before).middle
@@ -363,8 +415,8 @@ func latencyPhase(ctx context.Context, cfg Config, vs []*variant, use func(*vari
 }
 
 // freshIdle measures idle-connection memory in a newly started middle.
-func freshIdle(name, bin string, brokers, flags []string, n int) (Idle, error) {
-	mid, err := startMiddle(name, bin, brokers, flags)
+func freshIdle(start func() (*child, error), n int) (Idle, error) {
+	mid, err := start()
 	if err != nil {
 		return Idle{}, err
 	}
@@ -373,19 +425,12 @@ func freshIdle(name, bin string, brokers, flags []string, n int) (Idle, error) {
 }
 
 func freshHold(bin string, brokers, flags []string, n int, d time.Duration) (Hold, error) {
-	mid, err := startMiddle(proxied, bin, brokers, flags)
+	mid, err := startProxy(bin, brokers, flags)
 	if err != nil {
 		return Hold{}, err
 	}
 	defer mid.stop()
 	return holdConns(mid, mid.addrs[0], n, d), nil
-}
-
-func startMiddle(name, bin string, brokers, flags []string) (*child, error) {
-	if name == forward {
-		return startForwarder(brokers)
-	}
-	return startProxy(bin, brokers, flags)
 }
 
 // rotate starts round r at element r, so every variant runs first, middle

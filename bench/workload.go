@@ -44,6 +44,10 @@ type Throughput struct {
 	MiddleCPU  time.Duration // 0 for direct
 	ClusterCPU time.Duration
 	ClientCPU  time.Duration
+	// MiddlePeakRSS is the middle's highest VmHWM over the phase's slices,
+	// each slice starting from the RSS it had then (0 for direct, or if
+	// the kernel cannot reset the peak).
+	MiddlePeakRSS int64 `json:",omitempty"`
 }
 
 // MBps is decimal megabytes of record values per second.

@@ -75,11 +75,12 @@ type fifo struct {
 	// empty, while it still owns the response side (to pool its buffer).
 	onIdle func()
 	// linger, if set, is where a responder whose queue emptied waits
-	// (without the lock) for a little while before it stops: until the
-	// broker socket turns readable, the linger time passes or wake
-	// interrupts it. A request sent meanwhile is answered by this
-	// responder, so a client sending small requests one at a time does
-	// not start a goroutine for each.
+	// (without the lock, still owning the response side: onIdle runs
+	// after it) for a little while before it stops: until the broker
+	// sends something, the linger time passes or wake interrupts it. A
+	// request sent meanwhile is answered by this responder, so a client
+	// sending small requests one at a time does not start a goroutine
+	// for each.
 	linger, wake func()
 	lingering    bool // a responder waits in linger
 }
@@ -175,9 +176,6 @@ func (q *fifo) next(done bool) (e inflight, ok bool) {
 		q.notFull.Broadcast()
 	}
 	if q.n == 0 && q.linger != nil && !q.closed {
-		if q.onIdle != nil {
-			q.onIdle()
-		}
 		q.lingering = true
 		q.mu.Unlock()
 		q.linger()

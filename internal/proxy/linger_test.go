@@ -1,9 +1,15 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kafka-proxy/kafka-proxy/internal/certs"
 )
 
 // lingerSession is a TCP session whose responders linger for d.
@@ -101,5 +107,84 @@ func TestLingerSeesTheBrokerLeave(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("the broker's close took %v to end the session", took)
+	}
+}
+
+// tlsLingerSession is lingerSession with TLS between the proxy and the
+// broker, where the socket's readiness says nothing about what the TLS
+// layer holds: the responder lingers by reading.
+func tlsLingerSession(t *testing.T, d time.Duration) *harness {
+	t.Helper()
+	ca, err := certs.NewRoot("linger CA", certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.IssueServer("broker", []string{"127.0.0.1"}, certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	opts := watchedOptions(t)
+	opts.ResponderLinger = d
+	before := goleak.IgnoreCurrent()
+	client, proxyClient := connPair(t, true)
+	rawUp, rawBroker := connPair(t, true)
+	up := tls.Client(rawUp, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	broker := tls.Server(rawBroker, &tls.Config{Certificates: []tls.Certificate{srv.TLSCertificate()}, MinVersion: tls.VersionTLS12})
+	handshake := make(chan error, 1)
+	go func() { handshake <- broker.Handshake() }()
+	if err := up.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-handshake; err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, client: client, broker: broker, done: make(chan error, 1)}
+	h.sess = New(testPeer(proxyClient), upConn(up, 0), opts, discardLog(), &h.metrics)
+	go func() { h.done <- h.sess.Run() }()
+	t.Cleanup(func() {
+		_ = client.Close()
+		_ = broker.Close()
+		select {
+		case <-h.done:
+		case <-time.After(ioTimeout):
+			t.Errorf("Run did not return after both peers closed")
+			h.sess.Close()
+		}
+		if err := goleak.Find(before); err != nil {
+			t.Errorf("goroutines left after Run returned: %v", err)
+		}
+	})
+	return h
+}
+
+// Over TLS a busy session's responder lingers too, answers the next
+// request, and once the linger passes stops and pools its buffer; a
+// client leaving meanwhile wakes it.
+func TestLingerOverTLS(t *testing.T) {
+	const linger = 300 * time.Millisecond
+	h := tlsLingerSession(t, linger)
+	makeBusy(t, h)
+	exchange(t, h, 3) // answered by the lingering responder
+	if !responderState(h, false, false, 5*time.Second) {
+		t.Fatal("a lingering responder never stopped")
+	}
+	h.sess.queue.mu.Lock()
+	held := h.sess.upR != nil
+	h.sess.queue.mu.Unlock()
+	if held {
+		t.Fatal("the responder stopped but kept its response buffer")
+	}
+
+	h = tlsLingerSession(t, 10*time.Second)
+	makeBusy(t, h)
+	start := time.Now()
+	_ = h.client.Close()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run = %v after the client left", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the session took %v to end with a lingering responder", took)
 	}
 }

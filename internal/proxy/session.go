@@ -116,9 +116,6 @@ type Session struct {
 	// respond is s.respondLoop, made once: a go statement of a method
 	// value would allocate a closure for every burst of requests.
 	respond func()
-	// brokerReady waits for the broker socket without a buffer (see
-	// linger); nil: the responder stops as soon as the queue empties.
-	brokerReady *readiness
 	// idleSince is when the queue last emptied; the responder's (they
 	// follow each other under the queue's lock).
 	idleSince  time.Time
@@ -193,8 +190,8 @@ func New(peer *pipeline.Client, up *upstream.Conn, opts Options, log *slog.Logge
 	if s.opts.ResponderLinger == 0 {
 		s.opts.ResponderLinger = responderLinger
 	}
-	if s.brokerReady = newReadiness(up.Conn); s.brokerReady != nil && s.opts.ResponderLinger > 0 {
-		s.queue.linger, s.queue.wake = s.linger, s.brokerReady.lingerWake
+	if s.opts.ResponderLinger > 0 {
+		s.queue.linger, s.queue.wake = s.linger, s.lingerWake
 	}
 	if opts.BrokerWatch != nil {
 		s.watch.init(up.Conn)
