@@ -112,4 +112,11 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"--rounds", "0"}, &bytes.Buffer{}); err == nil {
 		t.Error("--rounds 0 accepted")
 	}
+	cfg, err = parseFlags([]string{"--baseline-bin", "/old/kafka-proxy", "--variants", "proxy,proxy-base,proxy-tls"}, &bytes.Buffer{})
+	if err != nil || cfg.BaselineBin != "/old/kafka-proxy" || !cfg.runs("latency", baseProxied) || cfg.runs("latency", forward) {
+		t.Errorf("--baseline-bin with --variants: %+v, %v", cfg, err)
+	}
+	if _, err := parseFlags([]string{"--variants", "proxy,nope"}, &bytes.Buffer{}); err == nil {
+		t.Error("--variants nope accepted")
+	}
 }

@@ -62,6 +62,28 @@ func runForward(args []string, stdin io.Reader, stdout io.Writer) error {
 // forwardAccept serves ln until it is closed; roots, if set, make it
 // originate TLS.
 func forwardAccept(ln net.Listener, upstream string, roots *x509.CertPool) {
+	dial := func() (halfCloser, error) {
+		c, err := net.DialTimeout("tcp", upstream, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
+	}
+	if roots != nil {
+		host, _, err := net.SplitHostPort(upstream)
+		if err != nil {
+			return
+		}
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
+			Config: &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}}
+		dial = func() (halfCloser, error) {
+			c, err := d.Dial("tcp", upstream)
+			if err != nil {
+				return nil, err
+			}
+			return c.(*tls.Conn), nil
+		}
+	}
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -79,51 +101,27 @@ func forwardAccept(ln net.Listener, upstream string, roots *x509.CertPool) {
 			return
 		}
 		backoff = 0
-		if roots != nil {
-			go forwardTLSConn(c.(*net.TCPConn), upstream, roots)
-			continue
-		}
-		go forwardConn(c.(*net.TCPConn), upstream)
+		go forwardConn(c.(*net.TCPConn), dial)
 	}
+}
+
+// halfCloser is the broker side: a *net.TCPConn, or a *tls.Conn when the
+// forwarder originates TLS.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
 }
 
 // forwardConn relays one connection: two copies, each half-closing its
-// destination when its source ends, as a byte-level proxy must.
-func forwardConn(c *net.TCPConn, upstream string) {
+// destination when its source ends, as a byte-level proxy must. Between
+// two *net.TCPConn, io.Copy splices; with a *tls.Conn on the broker side it
+// copies through a 32 KiB buffer each way.
+func forwardConn(c *net.TCPConn, dial func() (halfCloser, error)) {
 	defer c.Close()
-	uc, err := net.DialTimeout("tcp", upstream, 10*time.Second)
+	u, err := dial()
 	if err != nil {
 		return
 	}
-	u := uc.(*net.TCPConn)
-	defer u.Close()
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(u, c)
-		_ = u.CloseWrite()
-		close(done)
-	}()
-	_, _ = io.Copy(c, u)
-	_ = c.CloseWrite()
-	<-done
-}
-
-// forwardTLSConn is forwardConn with TLS to the broker: the same two
-// io.Copy calls, which here copy through 32 KiB buffers (no splice: one
-// side is a *tls.Conn).
-func forwardTLSConn(c *net.TCPConn, upstream string, roots *x509.CertPool) {
-	defer c.Close()
-	host, _, err := net.SplitHostPort(upstream)
-	if err != nil {
-		return
-	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
-		Config: &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}}
-	uc, err := d.Dial("tcp", upstream)
-	if err != nil {
-		return
-	}
-	u := uc.(*tls.Conn)
 	defer u.Close()
 	done := make(chan struct{})
 	go func() {

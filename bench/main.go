@@ -4,7 +4,7 @@
 // floor for any byte-level proxy); and, with TLS to a second cluster,
 // against a TLS-originating forwarder. See docs/performance.md.
 //
-//	go run ./bench                 # full run (5 rounds, about 5 minutes)
+//	go run ./bench                 # full run (5 rounds, about 10 minutes)
 //	go run ./bench --quick         # smoke run, under 30 seconds
 //	go run ./bench cluster ...     # child: the kfake cluster process (TLS with --tls-cert)
 //	go run ./bench forward ...     # child: the raw TCP forwarder process (TLS to the brokers with --tls-ca)
@@ -101,16 +101,20 @@ type Config struct {
 	// phase asks full Metadata of (0 topics: no metadata phase).
 	MetadataTopics     int
 	MetadataPartitions int
-	ProxyBin           string   // prebuilt kafka-proxy binary; empty: go build one
-	ProxyFlags         []string // extra `kafka-proxy server` flags (development, tuning)
-	JSON               string   // also write raw results here
-	Phases             []string // subset of phases to run (development); nil: all
-	Variants           []string // subset of variants to run (development); nil: all
-	Quick              bool
-	Progress           io.Writer `json:"-"` // progress lines; nil: discarded
+	ProxyBin           string // prebuilt kafka-proxy binary; empty: go build one
+	// BaselineBin, if set, is another kafka-proxy build measured in the
+	// same run as variant proxy-base, to compare two builds under the
+	// same machine state (development).
+	BaselineBin string
+	ProxyFlags  []string // extra `kafka-proxy server` flags (development, tuning)
+	JSON        string   // also write raw results here
+	Phases      []string // subset of phases to run (development); nil: all
+	Variants    []string // subset of variants to run (development); nil: all
+	Quick       bool
+	Progress    io.Writer `json:"-"` // progress lines; nil: discarded
 }
 
-// DefaultConfig is the full run: about five minutes on two cores.
+// DefaultConfig is the full run: about ten minutes on two cores.
 func DefaultConfig() Config {
 	return Config{
 		Rounds:          5,
@@ -165,6 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	metaTopics := fs.Int("metadata-topics", d.MetadataTopics, "topics the metadata phase creates and asks full Metadata of (0: no metadata phase)")
 	metaParts := fs.Int("metadata-partitions", d.MetadataPartitions, "partitions of each metadata-phase topic")
 	bin := fs.String("proxy-bin", "", "prebuilt kafka-proxy binary (default: go build ./cmd/kafka-proxy into a temp dir)")
+	base := fs.String("baseline-bin", "", "development: another kafka-proxy binary, measured in the same run as variant proxy-base (plaintext, default settings)")
 	var proxyFlags stringsFlag
 	fs.Var(&proxyFlags, "proxy-flag", "extra `kafka-proxy server` argument, repeatable (e.g. --proxy-flag=--debug-enable); the report names them")
 	js := fs.String("json", "", "also write the raw per-round results as JSON to this file")
@@ -201,7 +206,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	apply("hold-for", func() { cfg.HoldFor = *holdFor })
 	apply("metadata-topics", func() { cfg.MetadataTopics = *metaTopics })
 	apply("metadata-partitions", func() { cfg.MetadataPartitions = *metaParts })
-	cfg.ProxyBin, cfg.JSON, cfg.ProxyFlags = *bin, *js, proxyFlags
+	cfg.ProxyBin, cfg.BaselineBin, cfg.JSON, cfg.ProxyFlags = *bin, *base, *js, proxyFlags
 	if *phases != "" {
 		cfg.Phases = strings.Split(*phases, ",")
 	}
@@ -248,7 +253,7 @@ func (c Config) validate() error {
 		}
 	}
 	for _, v := range c.Variants {
-		if !slices.Contains(allVariants, v) {
+		if !slices.Contains(allVariants, v) && v != baseProxied {
 			return fmt.Errorf("--variants: unknown variant %q", v)
 		}
 	}

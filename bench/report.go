@@ -266,10 +266,17 @@ func (r *Results) WriteReport(w io.Writer) {
 	fmt.Fprintf(w, "values: median over rounds [min–max]; MB = 10^6 bytes of record values, GB = 10^9\n\n")
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "metric\tdirect\tforwarder\tkafka-proxy\twith ACLs\tTLS: forwarder\tkafka-proxy\t\n")
+	columns := allVariants
+	header := "metric\tdirect\tforwarder\tkafka-proxy\twith ACLs\tTLS: forwarder\tkafka-proxy\t"
+	if c.BaselineBin != "" {
+		columns = append(slices.Clone(allVariants), baseProxied)
+		header += "baseline\t"
+		fmt.Fprintf(w, "baseline: %s\n", c.BaselineBin)
+	}
+	fmt.Fprintln(tw, header)
 	row := func(name string, prec int, f func(Round, string) float64) {
 		fmt.Fprintf(tw, "%s\t", name)
-		for _, v := range allVariants {
+		for _, v := range columns {
 			fmt.Fprintf(tw, "%s\t", r.stat(func(rd Round) float64 { return f(rd, v) }).format(prec))
 		}
 		fmt.Fprintln(tw)
@@ -352,6 +359,17 @@ func (r *Results) WriteReport(w io.Writer) {
 		rss := median(r.perRound(func(rd Round) float64 { return ratio(peakMiB(x.m(rd), proxiedTLS), peakMiB(x.m(rd), forwardTLS)) }))
 		fmt.Fprintf(w, "  TLS to the brokers, %s: proxy/forwarder MB/s %.3f, CPU/GB %.2f, peak RSS %.2f\n", x.name, t, cpu, rss)
 	}
+	if c.BaselineBin != "" {
+		vsBase := func(m func(Round) map[string]Throughput) float64 {
+			return median(r.perRound(func(rd Round) float64 {
+				return ratio(cpuGB(m(rd), proxied, middleCPU), cpuGB(m(rd), baseProxied, middleCPU))
+			}))
+		}
+		rt := median(r.perRound(func(rd Round) float64 { return ratio(latCPU(rd.Latency, proxied), latCPU(rd.Latency, baseProxied)) }))
+		d99 := median(r.perRound(func(rd Round) float64 { return lat(rd.Latency, proxied, p99) - lat(rd.Latency, baseProxied, p99) }))
+		fmt.Fprintf(w, "  proxy ÷ baseline: CPU/GB produce %.2f, consume %.2f; CPU per round trip %.2f; p99 %+.0f µs\n",
+			vsBase(func(rd Round) map[string]Throughput { return rd.Produce }), vsBase(func(rd Round) map[string]Throughput { return rd.Consume }), rt, d99)
+	}
 	if c.MetadataTopics > 0 {
 		cpu := median(r.perRound(func(rd Round) float64 { return ratio(metaCPU(rd.Metadata, proxied), metaCPU(rd.Metadata, forward)) }))
 		rss := median(r.perRound(func(rd Round) float64 { return ratio(metaRSS(rd.Metadata, proxied), metaRSS(rd.Metadata, forward)) }))
@@ -396,6 +414,9 @@ func name(v string) string {
 	}
 	if v == proxiedTLS {
 		return "TLS proxy"
+	}
+	if v == baseProxied {
+		return "baseline"
 	}
 	return v
 }

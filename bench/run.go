@@ -25,6 +25,9 @@ const (
 	// sidecar towards a managed cluster runs.
 	forwardTLS = "forward-tls"
 	proxiedTLS = "proxy-tls"
+	// baseProxied is --baseline-bin's kafka-proxy, in front of the
+	// plaintext cluster like proxy.
+	baseProxied = "proxy-base"
 )
 
 // allVariants in report order.
@@ -181,6 +184,16 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		{name: forwardTLS, seed: fwdTLS.addrs[0], cluster: tlsCluster, middle: fwdTLS, advertise: fwdTLS.addrs, allowed: fwdTLS.addrs,
 			fresh: startFwdTLS},
 		{name: proxiedTLS, seed: pxTLS.addrs[0], cluster: tlsCluster, middle: pxTLS, allowed: pxTLS.addrs, fresh: startPxTLS},
+	}
+	if cfg.BaselineBin != "" {
+		startBase := func() (*child, error) { return startProxy(cfg.BaselineBin, brokers, cfg.ProxyFlags) }
+		pxb, err := startBase()
+		if err != nil {
+			return nil, fmt.Errorf("--baseline-bin: %w", err)
+		}
+		defer pxb.stop()
+		logf("baseline kafka-proxy %s pid %d %v", cfg.BaselineBin, pxb.pid(), pxb.addrs)
+		variants = append(variants, &variant{name: baseProxied, seed: pxb.addrs[0], cluster: cluster, middle: pxb, allowed: pxb.addrs, fresh: startBase})
 	}
 	use := func(v *variant) error {
 		if v.advertise == nil {

@@ -168,6 +168,14 @@ func startSession(t testing.TB, tcp bool, opts Options, lifetime time.Duration) 
 	before := goleak.IgnoreCurrent()
 	client, proxyClient := connPair(t, tcp)
 	proxyUp, broker := connPair(t, tcp)
+	return runSession(t, before, client, proxyClient, proxyUp, broker, opts, lifetime)
+}
+
+// runSession runs a session between the connection pairs (client and the
+// proxy's end of it, the proxy's broker end and the broker) until the test
+// ends; before is what goroutines ran before the pairs were made.
+func runSession(t testing.TB, before goleak.Option, client, proxyClient, proxyUp, broker net.Conn, opts Options, lifetime time.Duration) *harness {
+	t.Helper()
 	h := &harness{t: t, client: client, broker: broker, done: make(chan error, 1)}
 	h.sess = New(testPeer(proxyClient), upConn(proxyUp, lifetime), opts, discardLog(), &h.metrics)
 	go func() { h.done <- h.sess.Run() }()

@@ -140,23 +140,7 @@ func tlsLingerSession(t *testing.T, d time.Duration) *harness {
 	if err := <-handshake; err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, client: client, broker: broker, done: make(chan error, 1)}
-	h.sess = New(testPeer(proxyClient), upConn(up, 0), opts, discardLog(), &h.metrics)
-	go func() { h.done <- h.sess.Run() }()
-	t.Cleanup(func() {
-		_ = client.Close()
-		_ = broker.Close()
-		select {
-		case <-h.done:
-		case <-time.After(ioTimeout):
-			t.Errorf("Run did not return after both peers closed")
-			h.sess.Close()
-		}
-		if err := goleak.Find(before); err != nil {
-			t.Errorf("goroutines left after Run returned: %v", err)
-		}
-	})
-	return h
+	return runSession(t, before, client, proxyClient, up, broker, opts, 0)
 }
 
 // Over TLS a busy session's responder lingers too, answers the next
