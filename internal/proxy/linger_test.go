@@ -145,7 +145,8 @@ func tlsLingerSession(t *testing.T, d time.Duration) *harness {
 
 // Over TLS a busy session's responder lingers too, answers the next
 // request, and once the linger passes stops and pools its buffer; a
-// client leaving meanwhile wakes it.
+// client leaving meanwhile wakes it, and a broker leaving meanwhile ends
+// the session as on an idle one.
 func TestLingerOverTLS(t *testing.T) {
 	const linger = 300 * time.Millisecond
 	h := tlsLingerSession(t, linger)
@@ -170,5 +171,16 @@ func TestLingerOverTLS(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("the session took %v to end with a lingering responder", took)
+	}
+
+	h = tlsLingerSession(t, 10*time.Second)
+	makeBusy(t, h)
+	start = time.Now()
+	_ = h.broker.Close()
+	if err := h.wait(); !errors.Is(err, ErrBrokerClosed) {
+		t.Fatalf("Run = %v after the broker left during a linger, want ErrBrokerClosed", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the broker's close took %v to end the session", took)
 	}
 }
