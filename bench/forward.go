@@ -18,8 +18,8 @@ import (
 // *net.TCPConn, which on Linux splices in the kernel. It knows nothing of
 // Kafka: the cluster advertises the forwarder's ports (see advListener).
 // With --tls-ca it originates TLS to the brokers instead (verifying them
-// against that CA), as a TLS-terminating sidecar such as stunnel does: its
-// clients still speak plain Kafka. It prints "ready <listen addr>,..." (in
+// against that CA), as a TLS-originating sidecar such as stunnel in client
+// mode does: its clients still speak plain Kafka. It prints "ready <listen addr>,..." (in
 // --to order) and exits when stdin closes.
 func runForward(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
