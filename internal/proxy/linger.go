@@ -1,10 +1,6 @@
 package proxy
 
-import (
-	"net"
-	"syscall"
-	"time"
-)
+import "time"
 
 // responderLinger is how long a responder whose queue emptied stays,
 // reading the broker socket, for the client's next request. Starting a
@@ -15,45 +11,6 @@ import (
 // Session.linger), and a connection quiet for longer than this holds
 // neither.
 const responderLinger = 250 * time.Millisecond // Options.ResponderLinger's default
-
-// readiness waits for a plain TCP socket to turn readable (a byte, or its
-// end, to read) without reading it, so the waiter holds no buffer: the
-// request pump waits so for a client's next frame. Over TLS the socket's
-// readability says nothing about records the TLS layer already holds, so
-// only *net.TCPConn has one.
-type readiness struct {
-	conn  net.Conn
-	raw   syscall.RawConn
-	ready func(fd uintptr) bool // bound once: no allocation per wait
-	b     [1]byte
-}
-
-func newReadiness(c net.Conn) *readiness {
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	raw, err := tcp.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	r := &readiness{conn: c, raw: raw}
-	r.ready = r.check
-	return r
-}
-
-// check is RawConn.Read's callback: it peeks, so bytes already queued
-// count even if their readiness event was consumed, and a stale event
-// (one whose bytes a read took since) does not; false makes Read wait
-// for the next event.
-func (r *readiness) check(fd uintptr) bool {
-	_, _, err := syscall.Recvfrom(int(fd), r.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
-}
-
-// wait blocks until the socket is readable, its read deadline passes or
-// it closes.
-func (r *readiness) wait() error { return r.raw.Read(r.ready) }
 
 // linger is the queue's linger hook: the responder reads on, into the
 // response reader it already holds, until the broker sends something (the
