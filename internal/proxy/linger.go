@@ -37,7 +37,12 @@ func (s *Session) linger() {
 	}
 	r := s.responseReader()
 	_ = s.up.SetReadDeadline(now.Add(s.opts.ResponderLinger))
-	_, _ = r.Peek(1)
+	// A close whose wake came before that deadline was set would
+	// otherwise be waited out: closed is set before the wake, so one
+	// after this check sets its deadline after ours.
+	if !s.queue.isClosed() {
+		_, _ = r.Peek(1)
+	}
 	// The linger's deadline, or the queue's wake, replaced the one the
 	// reader knows. A wake comes only while the queue says the responder
 	// lingers, before it locks the queue again, so the next await (after
