@@ -409,15 +409,6 @@ func name(v string) string {
 	if v == aclProxied {
 		return "proxy+acl"
 	}
-	if v == forwardTLS {
-		return "TLS forwarder"
-	}
-	if v == proxiedTLS {
-		return "TLS proxy"
-	}
-	if v == baseProxied {
-		return "baseline"
-	}
 	return v
 }
 
